@@ -1,0 +1,56 @@
+/**
+ * Small differentiable building blocks, written with ops that have kernels
+ * and gradients on the cpu, wasm and webgpu backends of TF.js 4.22.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { BATCH_NORM_EPS, BATCH_NORM_MOMENTUM } from './config.js';
+
+/** x [N, in] @ w [in, out] + b [out]: one plain 2-D product (fast path on wasm). */
+export function linear(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
+  return tf.add(tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D), b);
+}
+
+/** LayerNorm over the last axis with the biased variance, like torch.nn.LayerNorm. */
+export function layerNorm<T extends tf.Tensor>(x: T, g: tf.Tensor, b: tf.Tensor, eps: number): T {
+  const { mean, variance } = tf.moments(x, -1, true);
+  return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), g), b) as T;
+}
+
+/** Exact GELU, 0.5 x (1 + erf(x / sqrt 2)) (torch.nn.GELU's default, not the tanh form). */
+export function gelu<T extends tf.Tensor>(x: T): T {
+  return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)) as T;
+}
+
+/**
+ * BatchNorm1d over x [N, C]. Train mode normalises with the batch statistics
+ * (biased variance) and, when `running` is given, moves the running stats
+ * toward them with momentum 0.1 using the *unbiased* variance, as PyTorch
+ * does. Eval mode uses the running stats.
+ */
+export function batchNorm(
+  x: tf.Tensor2D,
+  g: tf.Tensor,
+  b: tf.Tensor,
+  runningMean: tf.Variable,
+  runningVar: tf.Variable,
+  mode: 'train' | 'eval',
+  updateRunning: boolean,
+): tf.Tensor2D {
+  if (mode === 'eval') {
+    const inv = tf.rsqrt(tf.add(runningVar, BATCH_NORM_EPS));
+    return tf.add(tf.mul(tf.mul(tf.sub(x, runningMean), inv), g), b);
+  }
+  const n = x.shape[0];
+  const { mean, variance } = tf.moments(x, 0);
+  if (updateRunning) {
+    // The buffer update does not feed the loss, so backprop ignores it even
+    // when this runs inside tf.variableGrads. assign() keeps its own reference,
+    // so it survives the surrounding tidy.
+    const m = BATCH_NORM_MOMENTUM;
+    const newMean = tf.add(tf.mul(runningMean, 1 - m), tf.mul(mean, m));
+    const newVar = tf.add(tf.mul(runningVar, 1 - m), tf.mul(variance, (m * n) / (n - 1)));
+    runningMean.assign(newMean);
+    runningVar.assign(newVar);
+  }
+  return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, BATCH_NORM_EPS))), g), b);
+}

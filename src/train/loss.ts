@@ -1,0 +1,150 @@
+/**
+ * The MSN loss (official src/losses.py), step by step:
+ *   1. anchor predictions p = softmax(normalize(z) normalize(Q)^T / tau)
+ *   2. targets (no gradient): the same for the target views, sharpened with
+ *      T, balanced with Sinkhorn, repeated once per anchor view (view-major)
+ *   3. cross-entropy H(targets, p) averaged over all M*B anchor rows
+ *   4. ME-MAX: log K - H(mean of p over all anchor rows)
+ * (The one-hot proto_labels of the official code are the identity when label
+ * smoothing is 0, as in every released config, so they are left out.)
+ *
+ * TF.js has no stop-gradient: targets are computed by `msnTargets`, which the
+ * caller runs outside tf.variableGrads, and handed to `msnLossTerms`.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+// Gradients are registered by this side-effect import (training code only).
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import { MsnConfigError, MsnShapeError } from '../errors.js';
+
+export interface MsnLossOptions {
+  /** Softmax temperature of the anchor predictions (official 0.1). */
+  tau: number;
+  /** Sharpening exponent 1/T of the targets (official T = 0.25). */
+  sharpenT: number;
+  /** Sinkhorn iterations on the targets; 0 turns Sinkhorn off (official 3). */
+  sinkhornIters: number;
+  /** Weight of ME-MAX (official 1). */
+  memaxWeight: number;
+  /** Weight of the mean anchor entropy (official 0: computed, not used). */
+  entWeight: number;
+}
+
+export const OFFICIAL_LOSS: Readonly<MsnLossOptions> = Object.freeze({
+  tau: 0.1, sharpenT: 0.25, sinkhornIters: 3, memaxWeight: 1, entWeight: 0,
+});
+
+export interface TargetDiagnostics {
+  /** Number of distinct prototypes that are a target's argmax (collapse signal). */
+  numProtosUsed: number;
+  /** Mean of each target row's max / min probability. */
+  maxTarget: number;
+  minTarget: number;
+}
+
+/** x / max(||x||_2, 1e-12) along the last axis, as F.normalize. */
+export function l2Normalize<T extends tf.Tensor>(x: T): T {
+  return tf.div(x, tf.maximum(tf.norm(x, 'euclidean', -1, true), 1e-12)) as T;
+}
+
+/** Logits of the soft nearest-neighbour classifier: [rows, K]. */
+function protoLogits(z: tf.Tensor2D, prototypes: tf.Tensor2D, tau: number): tf.Tensor2D {
+  return tf.div(tf.matMul(l2Normalize(z), l2Normalize(prototypes), false, true), tau);
+}
+
+/** Sinkhorn-Knopp balancing of targets [B, K]; rows of the result sum to 1. */
+export function sinkhorn(targets: tf.Tensor2D, iters: number): tf.Tensor2D {
+  return tf.tidy(() => {
+    const [b, k] = targets.shape;
+    let q: tf.Tensor2D = tf.transpose(targets); // [K, B]
+    q = tf.div(q, tf.sum(q));
+    for (let i = 0; i < iters; i++) {
+      q = tf.div(tf.div(q, tf.sum(q, 1, true)), k); // each prototype gets mass 1/K
+      q = tf.div(tf.div(q, tf.sum(q, 0, true)), b); // each sample gets mass 1/B
+    }
+    return tf.transpose(tf.mul(q, b)) as tf.Tensor2D;
+  });
+}
+
+function checkOptions(o: MsnLossOptions): void {
+  if (!(o.tau > 0) || !(o.sharpenT > 0)) throw new MsnConfigError(`tau and sharpenT must be > 0, got ${o.tau}, ${o.sharpenT}.`);
+  if (!Number.isInteger(o.sinkhornIters) || o.sinkhornIters < 0) {
+    throw new MsnConfigError(`sinkhornIters must be an integer >= 0, got ${o.sinkhornIters}.`);
+  }
+}
+
+/**
+ * Step 2: targets [B, K] for the target-view outputs (no gradient; run it
+ * outside the gradient tape). The caller owns `targets`.
+ */
+export function msnTargets(
+  targetZ: tf.Tensor2D,
+  prototypes: tf.Tensor2D,
+  opts: MsnLossOptions,
+): { targets: tf.Tensor2D; unsharpened: tf.Tensor2D; sharpened: tf.Tensor2D } {
+  checkOptions(opts);
+  if (targetZ.rank !== 2 || prototypes.rank !== 2 || targetZ.shape[1] !== prototypes.shape[1]) {
+    throw new MsnShapeError(
+      `msnTargets: expected target outputs [B, d] and prototypes [K, d] with the same d, got [${targetZ.shape}] and [${prototypes.shape}].`,
+    );
+  }
+  return tf.tidy(() => {
+    const logits = protoLogits(targetZ, prototypes, opts.tau);
+    const unsharpened = tf.softmax(logits);
+    const powered = tf.pow(unsharpened, 1 / opts.sharpenT);
+    const sharpened = tf.div(powered, tf.sum(powered, 1, true)) as tf.Tensor2D;
+    const targets = opts.sinkhornIters > 0 ? sinkhorn(sharpened, opts.sinkhornIters) : sharpened.clone();
+    return { targets, unsharpened, sharpened };
+  });
+}
+
+/** Collapse diagnostics of targets [B, K] (reads three numbers back). */
+export function targetDiagnostics(targets: tf.Tensor2D): TargetDiagnostics {
+  const [arg, mx, mn] = tf.tidy(() => [tf.argMax(targets, 1), tf.mean(tf.max(targets, 1)), tf.mean(tf.min(targets, 1))]);
+  const used = new Set(arg.dataSync()).size;
+  const out = { numProtosUsed: used, maxTarget: mx.dataSync()[0], minTarget: mn.dataSync()[0] };
+  tf.dispose([arg, mx, mn]);
+  return out;
+}
+
+export interface LossTerms {
+  total: tf.Scalar;
+  ce: tf.Scalar;
+  memax: tf.Scalar;
+  entropy: tf.Scalar;
+  /** Anchor predictions [M*B, K]. */
+  probs: tf.Tensor2D;
+}
+
+/**
+ * Steps 1, 3, 4: differentiable in anchorZ [M*B, d] (view-major: row m*B + i
+ * is view m of image i) and the prototypes. `targets` [B, K] are constants.
+ */
+export function msnLossTerms(
+  anchorZ: tf.Tensor2D,
+  prototypes: tf.Tensor2D,
+  targets: tf.Tensor2D,
+  opts: MsnLossOptions,
+): LossTerms {
+  checkOptions(opts);
+  const [rows, d] = anchorZ.shape;
+  const [b, k] = targets.shape;
+  if (anchorZ.rank !== 2 || d !== prototypes.shape[1] || k !== prototypes.shape[0] || rows % b !== 0) {
+    throw new MsnShapeError(
+      `msnLossTerms: expected anchors [M*B, d], prototypes [K, d], targets [B, K]; got [${anchorZ.shape}], [${prototypes.shape}], [${targets.shape}].`,
+    );
+  }
+  const numViews = rows / b;
+  return tf.tidy(() => {
+    const logits = protoLogits(anchorZ, prototypes, opts.tau);
+    const logp = tf.logSoftmax(logits);
+    const probs = tf.exp(logp) as tf.Tensor2D;
+    const repeated = numViews === 1 ? targets : tf.concat(Array(numViews).fill(targets), 0); // [M*B, K] view-major
+    const ce = tf.neg(tf.mean(tf.sum(tf.mul(repeated, logp), 1))) as tf.Scalar;
+    const avg = tf.mean(probs, 0); // over all M*B anchor rows
+    const memax = tf.add(tf.sum(tf.mul(avg, tf.log(avg))), Math.log(k)) as tf.Scalar; // log K - H(avg)
+    const entropy = tf.neg(tf.mean(tf.sum(tf.mul(probs, logp), 1))) as tf.Scalar;
+    let total = tf.add(ce, tf.mul(memax, opts.memaxWeight)) as tf.Scalar;
+    if (opts.entWeight !== 0) total = tf.add(total, tf.mul(entropy, opts.entWeight));
+    return { total, ce, memax, entropy, probs };
+  });
+}

@@ -1,0 +1,96 @@
+/**
+ * AdamW exactly as torch.optim.AdamW (decoupled decay: p <- p (1 - lr wd),
+ * then the bias-corrected Adam update), with per-variable decay flags from the
+ * official parameter groups. The learning rate and weight decay are passed at
+ * each step by the schedules.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+export interface AdamWOptions {
+  beta1: number;
+  beta2: number;
+  eps: number;
+}
+
+export const TORCH_ADAMW: Readonly<AdamWOptions> = Object.freeze({ beta1: 0.9, beta2: 0.999, eps: 1e-8 });
+
+interface Slot {
+  variable: tf.Variable;
+  decay: boolean;
+  m: tf.Variable;
+  v: tf.Variable;
+}
+
+/** Optimizer state as plain arrays, keyed like the variables it was built with. */
+export interface AdamWState {
+  step: number;
+  moments: Record<string, { m: Float32Array; v: Float32Array }>;
+}
+
+export class AdamW {
+  private slots = new Map<string, Slot>();
+  /** Completed updates (torch's state['step']; shared by all parameters). */
+  stepCount = 0;
+
+  constructor(
+    vars: { name: string; variable: tf.Variable; decay: boolean }[],
+    readonly opts: AdamWOptions = TORCH_ADAMW,
+  ) {
+    for (const { name, variable, decay } of vars) {
+      // tidy drops the zeros tensors; each variable holds its own reference.
+      const m = tf.tidy(() => tf.variable(tf.zerosLike(variable), false));
+      const v = tf.tidy(() => tf.variable(tf.zerosLike(variable), false));
+      this.slots.set(name, { variable, decay, m, v });
+    }
+  }
+
+  /** Applies one update with gradients keyed by the same names. */
+  step(grads: Map<string, tf.Tensor>, lr: number, weightDecay: number): void {
+    this.stepCount++;
+    const { beta1, beta2, eps } = this.opts;
+    const t = this.stepCount;
+    const stepSize = lr / (1 - beta1 ** t);
+    const bc2Sqrt = Math.sqrt(1 - beta2 ** t);
+    tf.tidy(() => {
+      for (const [name, s] of this.slots) {
+        const g = grads.get(name);
+        if (!g) continue;
+        const p = s.decay && weightDecay !== 0 ? tf.mul(s.variable, 1 - lr * weightDecay) : s.variable;
+        const m = tf.add(tf.mul(s.m, beta1), tf.mul(g, 1 - beta1));
+        const v = tf.add(tf.mul(s.v, beta2), tf.mul(tf.square(g), 1 - beta2));
+        const denom = tf.add(tf.div(tf.sqrt(v), bc2Sqrt), eps);
+        s.m.assign(m);
+        s.v.assign(v);
+        s.variable.assign(tf.sub(p, tf.mul(tf.div(m, denom), stepSize)));
+      }
+    });
+  }
+
+  getState(): AdamWState {
+    const moments: AdamWState['moments'] = {};
+    for (const [name, s] of this.slots) {
+      moments[name] = { m: s.m.dataSync() as Float32Array, v: s.v.dataSync() as Float32Array };
+    }
+    return { step: this.stepCount, moments };
+  }
+
+  setState(state: AdamWState): void {
+    for (const [name, s] of this.slots) {
+      const src = state.moments[name];
+      if (!src) throw new Error(`optimizer state has no moments for '${name}'`);
+      tf.tidy(() => {
+        s.m.assign(tf.tensor(src.m, s.m.shape, 'float32'));
+        s.v.assign(tf.tensor(src.v, s.v.shape, 'float32'));
+      });
+    }
+    this.stepCount = state.step;
+  }
+
+  dispose(): void {
+    for (const s of this.slots.values()) {
+      s.m.dispose();
+      s.v.dispose();
+    }
+    this.slots.clear();
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * One MSN training iteration in the official order (msn_train.train_step):
+ *   1. anchor forward: first group = the masked random view(s), then the
+ *      focal group; encoder in train mode (BatchNorm stats per group)
+ *   2. target forward on view 0 with the target encoder (train mode, no
+ *      gradient, never masked) -> sharpened, Sinkhorn-balanced targets
+ *   3. loss = CE + memaxWeight * ME-MAX (+ entWeight * entropy)
+ *   4. lr, wd from the schedules; backward
+ *   5. clip the encoder's gradients to a global norm (prototypes unclipped)
+ *   6. AdamW (decayed group, no-decay group, prototypes without decay)
+ *   7. EMA of every encoder parameter into the target (not BN buffers, not
+ *      the prototypes) with the scheduled momentum
+ * Targets are computed before the tape starts (TF.js has no stop-gradient);
+ * the result is the same because the target branch has no trainable input.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { MsnShapeError } from '../errors.js';
+import { isDecayed } from '../model/params.js';
+import { ViewGroup, VisionTransformer } from '../model/vit.js';
+import { MsnLossOptions, msnLossTerms, msnTargets, targetDiagnostics } from './loss.js';
+import { AdamW, AdamWOptions, TORCH_ADAMW } from './optimizer.js';
+import { Schedules } from './schedules.js';
+
+export const PROTOTYPES = 'prototypes';
+
+export interface MsnTrainState {
+  encoder: VisionTransformer;
+  target: VisionTransformer;
+  /** [K, d], unnormalised. */
+  prototypes: tf.Variable;
+  optimizer: AdamW;
+  /** Completed iterations. */
+  step: number;
+}
+
+export interface TrainHyper {
+  loss: Omit<MsnLossOptions, 'sharpenT'>;
+  /** Max global L2 norm of the encoder gradients (official 3.0); 0 disables. */
+  clipGrad: number;
+}
+
+/** The views of one iteration, all NHWC. */
+export interface TrainBatch {
+  /** View 0 for the target encoder [B, H, W, C]. */
+  target: tf.Tensor4D;
+  /** Anchor groups in view-major order; only the first normally has keepPatches. */
+  anchors: ViewGroup[];
+}
+
+export interface StepMetrics {
+  step: number;
+  loss: number;
+  ce: number;
+  memax: number;
+  entropy: number;
+  lr: number;
+  weightDecay: number;
+  momentum: number;
+  sharpenT: number;
+  /** Global gradient norm of the encoder before clipping. */
+  gradNorm: number;
+  numProtosUsed: number;
+  maxTarget: number;
+  minTarget: number;
+  /** True when the update was skipped because the loss or a gradient was not finite. */
+  skipped: boolean;
+}
+
+/** Builds the optimizer with the official parameter groups over encoder + prototypes. */
+export function createOptimizer(encoder: VisionTransformer, prototypes: tf.Variable, opts: AdamWOptions = TORCH_ADAMW): AdamW {
+  const vars = [...encoder.params].map(([name, variable]) => ({ name, variable, decay: isDecayed(name, variable.shape) }));
+  vars.push({ name: PROTOTYPES, variable: prototypes, decay: false });
+  return new AdamW(vars, opts);
+}
+
+/** Steps 1-3 and backward: gradients before clipping, keyed by parameter name. */
+export function computeGradients(
+  state: MsnTrainState,
+  batch: TrainBatch,
+  hyper: TrainHyper,
+  sharpenT: number,
+): { grads: Map<string, tf.Tensor>; terms: { total: number; ce: number; memax: number; entropy: number }; diag: ReturnType<typeof targetDiagnostics> } {
+  const b = batch.target.shape[0];
+  for (const g of batch.anchors) {
+    if (g.images.shape[0] % b !== 0) {
+      throw new MsnShapeError(
+        `Each anchor group must hold whole views of the ${b} target images (a multiple of ${b} rows, view-major); got ${g.images.shape[0]} rows.`,
+      );
+    }
+  }
+  const lossOpts: MsnLossOptions = { ...hyper.loss, sharpenT };
+  const protos = state.prototypes as unknown as tf.Tensor2D;
+  // Step 2 (before the tape): targets from the target encoder.
+  const targets = tf.tidy(() => {
+    const z = state.target.forward([{ images: batch.target }], { bnMode: 'train' });
+    const t = msnTargets(z, protos, lossOpts);
+    return t.targets;
+  });
+  const diag = targetDiagnostics(targets);
+  const names = [...state.encoder.params.keys(), PROTOTYPES];
+  const vars = [...state.encoder.params.values(), state.prototypes];
+  const scalars: tf.Scalar[] = [];
+  const { value, grads } = tf.variableGrads(() => {
+    const z = state.encoder.forward(batch.anchors, { bnMode: 'train' }); // [M*B, d] view-major
+    const t = msnLossTerms(z, protos, targets, lossOpts);
+    scalars.push(tf.keep(t.ce), tf.keep(t.memax), tf.keep(t.entropy));
+    return t.total;
+  }, vars);
+  targets.dispose();
+  const byName = new Map<string, tf.Tensor>();
+  names.forEach((n, i) => byName.set(n, grads[vars[i].name]));
+  const [ce, memax, entropy] = scalars.map((s) => s.dataSync()[0]);
+  const total = value.dataSync()[0];
+  tf.dispose([value, ...scalars]);
+  return { grads: byName, terms: { total, ce, memax, entropy }, diag };
+}
+
+/** Global L2 norm of the encoder gradients (prototypes excluded). */
+export function encoderGradNorm(grads: Map<string, tf.Tensor>): number {
+  return tf.tidy(() => {
+    const sq = [...grads].filter(([n]) => n !== PROTOTYPES).map(([, g]) => tf.sum(tf.square(g)));
+    return Math.sqrt(tf.addN(sq).dataSync()[0]);
+  });
+}
+
+/**
+ * Steps 5-7 on gradients from computeGradients (which this disposes).
+ * torch's clip_grad_norm_: coef = max / (norm + 1e-6), clamped to 1.
+ */
+export function applyGradients(
+  state: MsnTrainState,
+  grads: Map<string, tf.Tensor>,
+  gradNorm: number,
+  hyper: TrainHyper,
+  sched: { lr: number; weightDecay: number; momentum: number },
+): void {
+  const coef = hyper.clipGrad > 0 ? Math.min(1, hyper.clipGrad / (gradNorm + 1e-6)) : 1;
+  const clipped = new Map<string, tf.Tensor>();
+  for (const [n, g] of grads) clipped.set(n, n !== PROTOTYPES && coef !== 1 ? tf.mul(g, coef) : g);
+  state.optimizer.step(clipped, sched.lr, sched.weightDecay);
+  for (const [n, g] of clipped) if (g !== grads.get(n)) g.dispose();
+  tf.dispose([...grads.values()]);
+  emaUpdate(state.target, state.encoder, sched.momentum);
+}
+
+/** target <- m target + (1 - m) online, for every parameter (buffers untouched). */
+export function emaUpdate(target: VisionTransformer, online: VisionTransformer, m: number): void {
+  tf.tidy(() => {
+    for (const [name, tv] of target.params) {
+      const ov = online.params.get(name)!;
+      tv.assign(tf.add(tf.mul(tv, m), tf.mul(ov, 1 - m)));
+    }
+  });
+}
+
+/**
+ * One full iteration. Non-finite loss or gradients skip the update (reported
+ * in `skipped`) and leave weights and optimizer state untouched; the BatchNorm
+ * running stats of that forward pass are restored too.
+ */
+export function trainStep(state: MsnTrainState, batch: TrainBatch, hyper: TrainHyper, schedules: Schedules): StepMetrics {
+  const s = state.step + 1; // schedulers are stepped before the first update
+  const lr = schedules.lr(s);
+  const weightDecay = schedules.weightDecay(s);
+  const momentum = schedules.momentum(state.step);
+  const sharpenT = schedules.sharpen(state.step);
+  const saved = snapshotBuffers(state);
+  const { grads, terms, diag } = computeGradients(state, batch, hyper, sharpenT);
+  const gradNorm = encoderGradNorm(grads);
+  const protoFinite = tf.tidy(() => tf.all(tf.isFinite(grads.get(PROTOTYPES)!)).dataSync()[0] === 1);
+  const skipped = !Number.isFinite(terms.total) || !Number.isFinite(gradNorm) || !protoFinite;
+  if (skipped) {
+    tf.dispose([...grads.values()]);
+    restoreBuffers(state, saved);
+  } else {
+    applyGradients(state, grads, gradNorm, hyper, { lr, weightDecay, momentum });
+    state.step++;
+  }
+  tf.dispose(saved);
+  return {
+    step: state.step, loss: terms.total, ce: terms.ce, memax: terms.memax, entropy: terms.entropy,
+    lr, weightDecay, momentum, sharpenT, gradNorm, ...diag, skipped,
+  };
+}
+
+function snapshotBuffers(state: MsnTrainState): tf.Tensor[] {
+  return [...state.encoder.buffers.values(), ...state.target.buffers.values()].map((v) => v.clone());
+}
+
+function restoreBuffers(state: MsnTrainState, saved: tf.Tensor[]): void {
+  [...state.encoder.buffers.values(), ...state.target.buffers.values()].forEach((v, i) => v.assign(saved[i]));
+}

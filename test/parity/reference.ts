@@ -1,0 +1,81 @@
+/**
+ * Reads a reference folder made by the official PyTorch code (layout of
+ * test/fixtures/msn, see its README). Everything a parity test needs (model
+ * config, shapes, kept indices, hyperparameters, schedule values) comes from
+ * these files, so the suite runs against any folder of that layout:
+ *   MSN_REFERENCE_DIR=/path/to/vectors npx vitest run test/parity
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { VitConfig } from '../../src/model/config.js';
+import { NamedArrays, fromTorchLayout } from '../../src/model/params.js';
+
+export const REF_DIR = process.env.MSN_REFERENCE_DIR || join(import.meta.dirname, '..', 'fixtures', 'msn');
+
+export interface RefArray {
+  shape: number[];
+  dtype: string;
+  data: number[];
+}
+
+const cache = new Map<string, any>();
+export function readRef(file: string): any {
+  if (!cache.has(file)) cache.set(file, JSON.parse(readFileSync(join(REF_DIR, file), 'utf8')));
+  return cache.get(file);
+}
+export function hasRef(file: string): boolean {
+  return existsSync(join(REF_DIR, file));
+}
+
+export function f32(a: RefArray): Float32Array {
+  return Float32Array.from(a.data, (x) => Math.fround(x));
+}
+
+/** NCHW reference images -> NHWC tensor. */
+export function imagesNHWC(a: RefArray): tf.Tensor4D {
+  return tf.tidy(() => tf.transpose(tf.tensor4d(f32(a), a.shape as [number, number, number, number]), [0, 2, 3, 1]));
+}
+
+export function configFromRef(tinyModel: any, inChannels = 3): VitConfig {
+  return {
+    imgSize: tinyModel.img_size,
+    patchSize: tinyModel.patch_size,
+    inChannels,
+    embedDim: tinyModel.embed_dim,
+    depth: tinyModel.depth,
+    numHeads: tinyModel.num_heads,
+    mlpRatio: tinyModel.mlp_ratio,
+    hiddenDim: tinyModel.hidden_dim,
+    outputDim: tinyModel.output_dim,
+    numPrototypes: tinyModel.num_proto,
+  };
+}
+
+const BUFFER_SUFFIXES = ['running_mean', 'running_var'];
+
+/** An official state dict (JSON arrays) -> our params and buffers. */
+export function weightsFromStateDict(sd: Record<string, RefArray>): { params: NamedArrays; buffers: NamedArrays } {
+  const params: NamedArrays = {};
+  const buffers: NamedArrays = {};
+  for (const [name, a] of Object.entries(sd)) {
+    if (name.endsWith('num_batches_tracked')) continue;
+    const conv = fromTorchLayout(name, a.shape, f32(a));
+    if (BUFFER_SUFFIXES.some((s) => name.endsWith(s))) buffers[name] = conv;
+    else params[name] = conv;
+  }
+  return { params, buffers };
+}
+
+/** Max |a - b| / (atol + rtol |b|) <= 1 elementwise; returns the worst ratio for messages. */
+export function closeness(actual: ArrayLike<number>, expected: ArrayLike<number>, atol: number, rtol: number): number {
+  if (actual.length !== expected.length) throw new Error(`length ${actual.length} != ${expected.length}`);
+  let worst = 0;
+  for (let i = 0; i < actual.length; i++) {
+    const r = Math.abs(actual[i] - expected[i]) / (atol + rtol * Math.abs(expected[i]));
+    if (!(r <= worst)) worst = Number.isNaN(r) ? Infinity : Math.max(worst, r);
+  }
+  return worst;
+}
+
+export const BACKENDS = ['wasm', 'cpu'] as const;
