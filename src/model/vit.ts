@@ -98,6 +98,8 @@ export class VisionTransformer {
     const [q, k, v] = tf.split(qkv, 3, 1).map((m) =>
       tf.reshape(tf.transpose(tf.reshape(m, [b, t, h, hd]), [0, 2, 1, 3]), [b * h, t, hd]),
     ); // each [B*h, T, hd]
+    // Batched products run at the same (slow) speed on wasm with or without
+    // transpose flags, so these stay plain tf.matMul (measured in bench/).
     const scores = tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hd)); // [B*h, T, T]
     const attn = tf.softmax(scores, -1);
     const ctx = tf.matMul(attn, v); // [B*h, T, hd]

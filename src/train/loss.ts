@@ -12,8 +12,7 @@
  * caller runs outside tf.variableGrads, and handed to `msnLossTerms`.
  */
 import * as tf from '@tensorflow/tfjs-core';
-// Gradients are registered by this side-effect import (training code only).
-import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import './gradients.js';
 import { MsnConfigError, MsnShapeError } from '../errors.js';
 
 export interface MsnLossOptions {
