@@ -27,6 +27,10 @@ import { CentroidHead } from './centroid.js';
 import { KnnHead } from './knn.js';
 import { LinearHead } from './linear.js';
 import { type PreprocessSpec, parsePreprocessSpec } from './preprocess.js';
+import { crc32 } from '../util/crc32.js';
+
+/** CRC-32 (IEEE, as in zip/PNG) of the payload, to catch flipped or cut bytes. */
+export { crc32 };
 
 export const HEAD_BUNDLE_FORMAT = 'msn-web/head';
 export const HEAD_BUNDLE_VERSION = 1;
@@ -287,21 +291,4 @@ export function bundleFromBytes(bytes: Uint8Array): HeadBundle {
 
 function align4(n: number): number {
   return (n + 3) & ~3;
-}
-
-let crcTable: Uint32Array | undefined;
-
-/** CRC-32 (IEEE, as in zip/PNG) of the payload, to catch flipped or cut bytes. */
-export function crc32(bytes: Uint8Array): number {
-  if (!crcTable) {
-    crcTable = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crcTable[n] = c >>> 0;
-    }
-  }
-  let crc = 0xffffffff;
-  for (let i = 0; i < bytes.length; i++) crc = crcTable[(crc ^ bytes[i]) & 0xff] ^ (crc >>> 8);
-  return (crc ^ 0xffffffff) >>> 0;
 }

@@ -1,0 +1,162 @@
+/**
+ * Crash-safe file writes for checkpoints (Node only).
+ *
+ * `writeFileAtomic` writes to a temporary file next to the target, flushes it
+ * to disk, renames it over the target and flushes the folder. Rename within
+ * one folder is atomic on POSIX file systems (and replaces the target on
+ * Windows), so after a crash or kill at any moment the target holds either
+ * the complete old bytes or the complete new bytes, never a mix. A crash
+ * can leave a `<name>.tmp-<pid>-<random>` file behind; it never affects later
+ * writes or reads and may be deleted.
+ */
+import { randomBytes } from 'node:crypto';
+import { type FileHandle, open, rename, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
+import { MsnError, MsnFormatError, MsnValueError } from '../errors.js';
+
+/** Default `maxBytes` of `readFileChecked`: 2 GiB, like `decodeContainer`. */
+export const DEFAULT_READ_MAX_BYTES = 2 * 1024 ** 3;
+const DEFAULT_CHUNK_BYTES = 8 * 1024 * 1024;
+/** One read call stays far below Node's 2 GiB limit per call. */
+const READ_CHUNK_BYTES = 64 * 1024 * 1024;
+
+export interface WriteFileAtomicOptions {
+  /** Bytes per write call; default 8 MiB. */
+  chunkBytes?: number;
+  /**
+   * Called after each chunk reaches the temporary file (before fsync and
+   * rename). For progress display; throwing (or rejecting) aborts the write,
+   * removes the temporary file and leaves the target untouched.
+   */
+  onProgress?: (written: number, total: number) => void | Promise<void>;
+}
+
+function describeCause(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code ? `${code}: ${err.message}` : err.message;
+  }
+  return String(err);
+}
+
+/**
+ * Replace `path` with `bytes` atomically (see the module comment). Errors are
+ * MsnErrors naming the path, with the system error as `cause`; an MsnError
+ * thrown by `onProgress` is rethrown unchanged. Either way the temporary file
+ * is removed and the previous contents of `path` are untouched.
+ */
+export async function writeFileAtomic(path: string, bytes: Uint8Array, options: WriteFileAtomicOptions = {}): Promise<void> {
+  if (typeof path !== 'string' || path.length === 0) throw new MsnValueError(`writeFileAtomic: path must be a non-empty string, got ${typeof path}.`);
+  if (!(bytes instanceof Uint8Array)) throw new MsnValueError(`writeFileAtomic: bytes must be a Uint8Array, got ${bytes === null ? 'null' : typeof bytes}.`);
+  const { chunkBytes = DEFAULT_CHUNK_BYTES, onProgress } = options;
+  if (!Number.isSafeInteger(chunkBytes) || chunkBytes < 1) {
+    throw new MsnValueError(`writeFileAtomic: chunkBytes must be a positive integer, got ${String(chunkBytes)}.`);
+  }
+  if (onProgress !== undefined && typeof onProgress !== 'function') {
+    throw new MsnValueError(`writeFileAtomic: onProgress must be a function, got ${typeof onProgress}.`);
+  }
+
+  const target = resolve(path);
+  const dir = dirname(target);
+  const tmp = `${target}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
+  let handle: FileHandle | undefined;
+  let stage = 'create the temporary file';
+  try {
+    // 'wx': never reuse (or follow a link planted at) an existing name.
+    handle = await open(tmp, 'wx', 0o666);
+    stage = 'write the temporary file';
+    let written = 0;
+    while (written < bytes.length) {
+      const n = Math.min(chunkBytes, bytes.length - written);
+      const { bytesWritten } = await handle.write(bytes, written, n, written);
+      if (bytesWritten <= 0) throw new Error(`write returned ${bytesWritten} bytes`);
+      written += bytesWritten;
+      if (onProgress) {
+        stage = 'write the temporary file (onProgress threw)';
+        await onProgress(written, bytes.length);
+        stage = 'write the temporary file';
+      }
+    }
+    stage = 'flush the temporary file to disk';
+    await handle.sync();
+    stage = 'close the temporary file';
+    const h = handle;
+    handle = undefined;
+    await h.close();
+    stage = `rename the temporary file over '${basename(target)}'`;
+    await rename(tmp, target);
+  } catch (err) {
+    if (handle) await handle.close().catch(() => undefined);
+    await unlink(tmp).catch(() => undefined);
+    if (err instanceof MsnError) throw err;
+    throw new MsnError(
+      `Could not write '${target}': failed to ${stage} (${describeCause(err)}). ` +
+        'Check that the folder exists and is writable and that the disk has room; the previous file, if any, is unchanged.',
+      { cause: err },
+    );
+  }
+  await syncDirectory(dir);
+}
+
+/** Make the rename itself durable. Best effort: some platforms (Windows) cannot open folders. */
+async function syncDirectory(dir: string): Promise<void> {
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(dir, 'r');
+    await handle.sync();
+  } catch {
+    // Not supported here; the rename is still atomic, only its durability on power loss is weaker.
+  } finally {
+    await handle?.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Read a whole file, refusing (MsnFormatError) files over `maxBytes` before
+ * reading them. Other failures (missing file, no permission) are MsnErrors
+ * naming the path with the system error as `cause` (`cause.code === 'ENOENT'`
+ * for a missing file). Returns a plain Uint8Array (not a Buffer).
+ */
+export async function readFileChecked(path: string, maxBytes: number = DEFAULT_READ_MAX_BYTES): Promise<Uint8Array> {
+  if (typeof path !== 'string' || path.length === 0) throw new MsnValueError(`readFileChecked: path must be a non-empty string, got ${typeof path}.`);
+  if (typeof maxBytes !== 'number' || !Number.isSafeInteger(maxBytes) || maxBytes < 0) {
+    throw new MsnValueError(`readFileChecked: maxBytes must be a non-negative integer, got ${String(maxBytes)}.`);
+  }
+  const target = resolve(path);
+  const tooBig = (size: number): never => {
+    throw new MsnFormatError(`'${target}' is ${size} bytes, over the limit of ${maxBytes}; pass a larger maxBytes if you trust this file.`);
+  };
+  let handle: FileHandle | undefined;
+  let stage = 'inspect';
+  try {
+    const info = await stat(target);
+    if (!info.isFile()) throw new MsnValueError(`'${target}' is not a regular file; pass the path of a checkpoint file.`);
+    if (info.size > maxBytes) tooBig(info.size);
+    stage = 'open';
+    handle = await open(target, 'r');
+    stage = 'read';
+    // The file may change between stat and read: read until end of file, never past maxBytes.
+    let buffer = new Uint8Array(Math.max(info.size, 1));
+    let length = 0;
+    for (;;) {
+      if (length === buffer.length) {
+        if (length >= maxBytes + 1) break;
+        const bigger = new Uint8Array(Math.min(buffer.length * 2, maxBytes + 1));
+        bigger.set(buffer);
+        buffer = bigger;
+      }
+      const { bytesRead } = await handle.read(buffer, length, Math.min(buffer.length - length, READ_CHUNK_BYTES), length);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+    if (length > maxBytes) tooBig(length);
+    return length === buffer.length ? buffer : buffer.slice(0, length);
+  } catch (err) {
+    if (err instanceof MsnError) throw err;
+    const code = (err as NodeJS.ErrnoException)?.code;
+    const hint = code === 'ENOENT' ? 'there is no file at that path' : 'check the path and its permissions';
+    throw new MsnError(`Could not ${stage} '${target}' (${describeCause(err)}); ${hint}.`, { cause: err });
+  } finally {
+    await handle?.close().catch(() => undefined);
+  }
+}
