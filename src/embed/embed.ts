@@ -1,0 +1,51 @@
+/**
+ * Batched feature extraction with a frozen encoder: the evaluation feature
+ * of the official low-shot protocol (last-block CLS before the final norm),
+ * as plain Float32Array rows. Inference only: imports no training code.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { MsnShapeError } from '../errors.js';
+import { VisionTransformer } from '../model/vit.js';
+
+/** Any source of [n, H, W, C] float32 batches in [0, 1] by index (e.g. an ImageDataset). */
+export interface IndexedImages {
+  readonly count: number;
+  batch(indices: Int32Array, outChannels: number): tf.Tensor4D;
+}
+
+export interface EmbedOptions {
+  /** Per-channel normalisation used in pretraining (stored with the model). */
+  mean: number[];
+  std: number[];
+  batchSize?: number;
+  /** L2-normalise each feature row. */
+  l2Normalize?: boolean;
+  /** 'pre' = last-block CLS before the final norm (default, official); 'post' = after it. */
+  feature?: 'pre' | 'post';
+}
+
+/** Features [indices.length x D] for the given images (all of them by default). */
+export function embedImages(model: VisionTransformer, images: IndexedImages, opts: EmbedOptions, indices?: Int32Array): Float32Array {
+  const idx = indices ?? Int32Array.from({ length: images.count }, (_, i) => i);
+  const d = model.cfg.embedDim;
+  const out = new Float32Array(idx.length * d);
+  const bs = opts.batchSize ?? 256;
+  if (opts.mean.length !== model.cfg.inChannels || opts.std.length !== model.cfg.inChannels) {
+    throw new MsnShapeError(`mean/std need ${model.cfg.inChannels} entries for this model.`);
+  }
+  for (let start = 0; start < idx.length; start += bs) {
+    const part = idx.subarray(start, Math.min(idx.length, start + bs));
+    const raw = images.batch(part, model.cfg.inChannels);
+    const feats = tf.tidy(() => {
+      const x = tf.div(tf.sub(raw, tf.tensor1d(opts.mean)), tf.tensor1d(opts.std)) as tf.Tensor4D;
+      const { clsPre, clsNorm } = model.encode(x);
+      let f: tf.Tensor2D = opts.feature === 'post' ? clsNorm : clsPre;
+      if (opts.l2Normalize) f = tf.div(f, tf.maximum(tf.norm(f, 'euclidean', 1, true), 1e-12));
+      return f;
+    });
+    raw.dispose();
+    out.set(feats.dataSync() as Float32Array, start * d);
+    feats.dispose();
+  }
+  return out;
+}

@@ -1,0 +1,101 @@
+/**
+ * The few-shot evaluation of `msn-web eval` and `npm start`: a model's
+ * evaluation features against two baselines measured in the same run,
+ * logistic regression on raw pixels and the same architecture at random
+ * initialisation. Samples k labelled train images per class per seed, scores
+ * the test split.
+ */
+import { MsnConfigError } from '../errors.js';
+import { IdxDataset } from '../data/idx-node.js';
+import { embedImages } from '../embed/embed.js';
+import { VitConfig } from '../model/config.js';
+import { NamedArrays, initWeights } from '../model/params.js';
+import { VisionTransformer } from '../model/vit.js';
+import { datasetFromPixels } from '../pretrain/source.js';
+import { FewShotResult, HeadName, evaluateFewShot, shotIndexUnion } from './fewshot.js';
+
+export type Method = 'msn' | 'raw-pixels' | 'random-init';
+
+export interface EvalModel {
+  config: VitConfig;
+  params: NamedArrays;
+  buffers: NamedArrays;
+  /** Pretraining normalisation (per channel). */
+  mean: number[];
+  std: number[];
+  fingerprint: string;
+}
+
+export interface EvalOptions {
+  shots: number[];
+  seeds: number;
+  heads: HeadName[];
+  methods: Method[];
+  /** Use only the first n test images (default: all). */
+  testLimit?: number;
+  onStatus?: (msg: string) => void;
+}
+
+export type EvalRow = FewShotResult & { method: Method };
+
+export function evaluateOnIdx(model: EvalModel, data: IdxDataset, opts: EvalOptions): EvalRow[] {
+  const { train, test } = data;
+  if (train.height !== test.height || train.width !== test.width) throw new MsnConfigError('Train and test images differ in size.');
+  const testN = Math.min(test.count, opts.testLimit ?? test.count);
+  const px = train.height * train.width;
+  const used = shotIndexUnion(train.labels, opts.shots, opts.seeds);
+  const rowOfMap = new Map<number, number>();
+  used.forEach((i, r) => rowOfMap.set(i, r));
+  const rowOf = (i: number) => rowOfMap.get(i)!;
+  const testLabels = test.labels.subarray(0, testN);
+  const trainSet = datasetFromPixels(train.images, train.count, train.height, train.width, 1);
+  const testSet = datasetFromPixels(test.images.subarray(0, testN * px), testN, test.height, test.width, 1);
+  const out: EvalRow[] = [];
+  for (const method of opts.methods) {
+    opts.onStatus?.(`features: ${method}`);
+    let dim: number;
+    let trainF: Float32Array;
+    let testF: Float32Array;
+    if (method === 'raw-pixels') {
+      dim = px;
+      trainF = new Float32Array(used.length * px);
+      used.forEach((i, r) => {
+        for (let j = 0; j < px; j++) trainF[r * px + j] = train.images[i * px + j] / 255;
+      });
+      testF = Float32Array.from(test.images.subarray(0, testN * px), (v) => v / 255);
+    } else {
+      const weights = method === 'msn' ? { params: model.params, buffers: model.buffers } : initWeights(model.config, 0);
+      const vit = VisionTransformer.create(model.config, weights);
+      try {
+        const norm = { mean: model.mean, std: model.std };
+        dim = model.config.embedDim;
+        trainF = embedImages(vit, trainSet, norm, used);
+        testF = embedImages(vit, testSet, norm);
+      } finally {
+        vit.dispose();
+      }
+    }
+    opts.onStatus?.(`heads: ${method}`);
+    const res = evaluateFewShot(
+      { features: trainF, labels: train.labels, rowOf }, { features: testF, labels: testLabels }, dim,
+      { shots: opts.shots, seeds: opts.seeds, heads: opts.heads, fingerprint: method === 'msn' ? model.fingerprint : method },
+    );
+    for (const r of res) out.push({ method, ...r });
+  }
+  return out;
+}
+
+/** A plain-text table: one line per method and head, one column per k. */
+export function formatTable(rows: EvalRow[]): string {
+  const shots = [...new Set(rows.map((r) => r.shots))].sort((a, b) => a - b);
+  const keys = [...new Set(rows.map((r) => `${r.method} / ${r.head}`))];
+  const head = `${'method / head'.padEnd(24)}${shots.map((k) => `k=${k}`.padStart(16)).join('')}`;
+  const lines = keys.map((key) => {
+    const cells = shots.map((k) => {
+      const r = rows.find((x) => `${x.method} / ${x.head}` === key && x.shots === k);
+      return (r ? `${(100 * r.mean).toFixed(1)} ± ${(100 * r.std).toFixed(1)}` : '-').padStart(16);
+    });
+    return key.padEnd(24) + cells.join('');
+  });
+  return [head, ...lines].join('\n');
+}

@@ -1,0 +1,244 @@
+/**
+ * On-device MSN pretraining: a loop around trainStep with progress,
+ * cancellation, checkpoints and exact resume.
+ *
+ * Exact resume without hidden state: the data order of epoch e is a
+ * permutation drawn from Rng(seed, e), and the augmentations of iteration i
+ * come from Rng(seed, i). A checkpoint therefore needs only the weights, the
+ * optimizer moments and the counters; N steps + save + load + M steps equals
+ * N + M steps on the same backend.
+ */
+import { MsnAbortError, MsnNumericalError, MsnShapeError, MsnValueError } from '../errors.js';
+import { makeSchedules, Schedules } from '../train/schedules.js';
+import { createTrainState, disposeTrainState } from '../train/state.js';
+import { MsnTrainState, StepMetrics, TrainHyper, trainStep } from '../train/step.js';
+import { Rng } from '../util/rng.js';
+import { PretrainConfig, PretrainOptions, pretrainConfig, scheduleConfig, validatePretrainConfig } from './config.js';
+import { ImageDataset } from './source.js';
+import { disposeBatch, makeViews } from './views.js';
+
+export interface ProgressEvent extends StepMetrics {
+  status: 'step';
+  /** Attempted iterations so far (skipped ones included). */
+  iteration: number;
+  epoch: number;
+  imagesPerSec: number;
+  /** Seconds left in this fit() call at the current speed. */
+  etaSec: number;
+}
+
+export interface FitOptions {
+  /** Optimizer steps to run in this call (default: until totalSteps). */
+  steps?: number;
+  /** Alternatively, whole passes over the dataset. */
+  epochs?: number;
+  signal?: AbortSignal;
+  onProgress?: (e: ProgressEvent) => void;
+  /** Called with the checkpoint every `checkpointEvery` steps and at the end (write it somewhere safe). */
+  onCheckpoint?: (ckpt: CheckpointData) => void | Promise<void>;
+  checkpointEvery?: number;
+}
+
+export interface FitSummary {
+  steps: number;
+  skippedSteps: number;
+  lastLoss: number;
+  seconds: number;
+}
+
+/** Everything a resume needs, as plain data (see checkpoint.ts for bytes and files). */
+export interface CheckpointData {
+  config: PretrainConfig;
+  step: number;
+  iteration: number;
+  numBatchesTracked: { encoder: number; target: number };
+  tensors: Record<string, { shape: number[]; data: Float32Array }>;
+}
+
+/** Mixes a seed with counters into a 32-bit seed (distinct streams per purpose). */
+function mix(seed: number, a: number, b: number): number {
+  let h = (seed ^ 0x9e3779b9) >>> 0;
+  for (const v of [a, b]) {
+    h = Math.imul(h ^ (v >>> 0), 0x85ebca6b) >>> 0;
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
+    h = (h ^ (h >>> 16)) >>> 0;
+  }
+  return h;
+}
+
+const DATA_STREAM = 1;
+const VIEW_STREAM = 2;
+
+export class Pretrainer {
+  readonly config: PretrainConfig;
+  readonly state: MsnTrainState;
+  private readonly schedules: Schedules;
+  private readonly hyper: TrainHyper;
+  /** Attempted iterations (the data and augmentation position). */
+  iteration = 0;
+  private permCache: { epoch: number; count: number; perm: Int32Array } | undefined;
+  private disposed = false;
+
+  private constructor(config: PretrainConfig, state: MsnTrainState) {
+    this.config = config;
+    this.state = state;
+    this.schedules = makeSchedules(scheduleConfig(config));
+    this.hyper = { loss: config.loss, clipGrad: config.clipGrad };
+  }
+
+  /** A fresh run: random init with the official scheme, seeded. */
+  static create(opts: PretrainOptions = {}): Pretrainer {
+    const config = pretrainConfig(opts);
+    return new Pretrainer(config, createTrainState(config.model, { seed: config.seed }));
+  }
+
+  /** Resumes from checkpoint data (exactly where it stopped). */
+  static fromCheckpoint(ckpt: CheckpointData): Pretrainer {
+    validatePretrainConfig(ckpt.config);
+    const t = ckpt.tensors;
+    const pick = (prefix: string) => {
+      const out: Record<string, { shape: number[]; data: Float32Array }> = {};
+      for (const [k, v] of Object.entries(t)) if (k.startsWith(prefix)) out[k.slice(prefix.length)] = v;
+      return out;
+    };
+    const protos = t['prototypes'];
+    if (!protos) throw new MsnShapeError('The checkpoint has no prototypes tensor.');
+    const state = createTrainState(ckpt.config.model, {
+      encoder: { params: pick('encoder/'), buffers: pick('encoder_buffers/') },
+      target: { params: pick('target/'), buffers: pick('target_buffers/') },
+      prototypes: protos.data,
+    });
+    const m = pick('adam_m/');
+    const v = pick('adam_v/');
+    const moments: Record<string, { m: Float32Array; v: Float32Array }> = {};
+    for (const k of Object.keys(m)) moments[k] = { m: m[k].data, v: v[k]?.data };
+    try {
+      state.optimizer.setState({ step: ckpt.step, moments });
+    } catch (e) {
+      disposeTrainState(state);
+      throw new MsnShapeError(`The checkpoint's optimizer state does not match its model: ${(e as Error).message}`);
+    }
+    state.step = ckpt.step;
+    state.encoder.numBatchesTracked = ckpt.numBatchesTracked.encoder;
+    state.target.numBatchesTracked = ckpt.numBatchesTracked.target;
+    const p = new Pretrainer(ckpt.config, state);
+    p.iteration = ckpt.iteration;
+    return p;
+  }
+
+  get step(): number {
+    return this.state.step;
+  }
+
+  /** Indices of the batch for an iteration: epoch permutations, last partial batch dropped. */
+  private batchIndices(dataset: ImageDataset, iteration: number): { indices: Int32Array; epoch: number } {
+    const b = this.config.batchSize;
+    const perEpoch = Math.floor(dataset.count / b);
+    const epoch = Math.floor(iteration / perEpoch);
+    if (!this.permCache || this.permCache.epoch !== epoch || this.permCache.count !== dataset.count) {
+      this.permCache = { epoch, count: dataset.count, perm: new Rng(mix(this.config.seed, DATA_STREAM, epoch)).permutation(dataset.count) };
+    }
+    const pos = iteration % perEpoch;
+    return { indices: this.permCache.perm.subarray(pos * b, (pos + 1) * b), epoch };
+  }
+
+  /** Runs MSN iterations over `dataset`. Rejects with name 'AbortError' when `signal` aborts (state stays consistent). */
+  async fit(dataset: ImageDataset, opts: FitOptions = {}): Promise<FitSummary> {
+    this.assertAlive();
+    const cfg = this.config;
+    if (dataset.count < cfg.batchSize) {
+      throw new MsnValueError(`The dataset has ${dataset.count} images, fewer than one batch of ${cfg.batchSize}; add images or lower batchSize.`);
+    }
+    if (dataset.height < cfg.model.patchSize || dataset.width < cfg.model.patchSize) {
+      throw new MsnShapeError(`Images of ${dataset.height}x${dataset.width} px are smaller than one ${cfg.model.patchSize} px patch.`);
+    }
+    const perEpoch = Math.floor(dataset.count / cfg.batchSize);
+    const target = opts.epochs !== undefined ? opts.epochs * perEpoch : opts.steps ?? Math.max(0, cfg.totalSteps - this.state.step);
+    if (!Number.isInteger(target) || target < 0) throw new MsnValueError(`steps/epochs must give a whole number of steps >= 0, got ${target}.`);
+    const every = opts.checkpointEvery ?? 0;
+    const t0 = performance.now();
+    let done = 0;
+    let skipped = 0;
+    let bad = 0;
+    let lastLoss = NaN;
+    while (done < target) {
+      if (opts.signal?.aborted) throw new MsnAbortError(`Pretraining stopped at step ${this.state.step} (aborted); the state is consistent and can be saved.`);
+      const { indices, epoch } = this.batchIndices(dataset, this.iteration);
+      const rng = new Rng(mix(cfg.seed, VIEW_STREAM, this.iteration));
+      const images = dataset.batch(indices, cfg.model.inChannels);
+      const batch = makeViews(images, cfg.model, cfg.views, rng);
+      images.dispose();
+      let m: StepMetrics;
+      try {
+        m = trainStep(this.state, batch, this.hyper, this.schedules);
+      } finally {
+        disposeBatch(batch);
+      }
+      this.iteration++;
+      if (m.skipped) {
+        skipped++;
+        bad++;
+      } else {
+        bad = 0;
+        done++;
+        lastLoss = m.loss;
+      }
+      const sec = (performance.now() - t0) / 1000;
+      const its = done + skipped;
+      opts.onProgress?.({
+        ...m, status: 'step', iteration: this.iteration, epoch,
+        imagesPerSec: (its * cfg.batchSize) / Math.max(sec, 1e-9),
+        etaSec: its > 0 ? ((target - done) * sec) / its : 0,
+      });
+      if (bad >= cfg.maxBadSteps) {
+        throw new MsnNumericalError(
+          `${bad} consecutive steps had a non-finite loss or gradient (last loss ${m.loss}); stopped at step ${this.state.step} with the last good weights. Lower lr or check the images.`,
+        );
+      }
+      if (every > 0 && !m.skipped && this.state.step % every === 0 && opts.onCheckpoint) await opts.onCheckpoint(this.checkpoint());
+      await new Promise((r) => setTimeout(r, 0)); // let abort signals and messages through
+    }
+    if (opts.onCheckpoint && done > 0 && !(every > 0 && this.state.step % every === 0)) await opts.onCheckpoint(this.checkpoint());
+    return { steps: done, skippedSteps: skipped, lastLoss, seconds: (performance.now() - t0) / 1000 };
+  }
+
+  /** A snapshot of the whole run as plain data. */
+  checkpoint(): CheckpointData {
+    this.assertAlive();
+    const tensors: CheckpointData['tensors'] = {};
+    const enc = this.state.encoder.getWeights();
+    const tgt = this.state.target.getWeights();
+    for (const [k, v] of Object.entries(enc.params)) tensors[`encoder/${k}`] = v;
+    for (const [k, v] of Object.entries(enc.buffers)) tensors[`encoder_buffers/${k}`] = v;
+    for (const [k, v] of Object.entries(tgt.params)) tensors[`target/${k}`] = v;
+    for (const [k, v] of Object.entries(tgt.buffers)) tensors[`target_buffers/${k}`] = v;
+    tensors['prototypes'] = { shape: this.state.prototypes.shape.slice(), data: this.state.prototypes.dataSync() as Float32Array };
+    const opt = this.state.optimizer.getState();
+    for (const [k, mv] of Object.entries(opt.moments)) {
+      const shape = k === 'prototypes' ? tensors['prototypes'].shape : enc.params[k].shape;
+      tensors[`adam_m/${k}`] = { shape, data: mv.m };
+      tensors[`adam_v/${k}`] = { shape, data: mv.v };
+    }
+    return {
+      config: this.config, step: this.state.step, iteration: this.iteration,
+      numBatchesTracked: { encoder: this.state.encoder.numBatchesTracked, target: this.state.target.numBatchesTracked },
+      tensors,
+    };
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    disposeTrainState(this.state);
+  }
+
+  private assertAlive(): void {
+    if (this.disposed) throw new MsnValueError('This pretrainer has been disposed; create a new one or load a checkpoint.');
+  }
+}
+
+/** Convenience factory (async for symmetry with the other create* functions). */
+export async function createPretrainer(opts: PretrainOptions = {}): Promise<Pretrainer> {
+  return Pretrainer.create(opts);
+}
+

@@ -1,0 +1,121 @@
+/**
+ * MSN's multi-crop views for one batch, in the layout the train step wants:
+ * one target view, `randViews` random anchor views (masked by one shared set
+ * of kept patches, as the official code does), and `focalViews` small focal
+ * crops (focal masking = the small crop itself), all view-major.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { MsnConfigError } from '../errors.js';
+import { VitConfig } from '../model/config.js';
+import { TrainBatch } from '../train/step.js';
+import { Rng } from '../util/rng.js';
+import { ColorSpec, CropSpec, colorAugment, normalize, randomResizedCrops } from './augment.js';
+
+export interface ViewConfig {
+  randViews: number;
+  focalViews: number;
+  focalSize: number;
+  /** Fraction of the random view's patches dropped (official 0.15 for ViT-S/16). */
+  maskRatio: number;
+  globalCrop: Omit<CropSpec, 'size'>;
+  focalCrop: Omit<CropSpec, 'size'>;
+  color: ColorSpec;
+  mean: number[];
+  std: number[];
+}
+
+export const IMAGENET_MEAN = [0.485, 0.456, 0.406];
+export const IMAGENET_STD = [0.229, 0.224, 0.225];
+
+/** The official views for 224 px (ViT-S/16 config). */
+export function officialViews(): ViewConfig {
+  const color: ColorSpec = {
+    jitterProb: 0.8, brightness: 0.4, contrast: 0.4, saturation: 0.4, hue: 0.1,
+    grayscaleProb: 0.2, blurProb: 0.5, blurSigma: [0.1, 2.0],
+  };
+  return {
+    randViews: 1, focalViews: 10, focalSize: 96, maskRatio: 0.15,
+    globalCrop: { scale: [0.3, 1.0], ratio: [3 / 4, 4 / 3], flipProb: 0.5 },
+    focalCrop: { scale: [0.05, 0.3], ratio: [3 / 4, 4 / 3], flipProb: 0.5 },
+    color, mean: IMAGENET_MEAN, std: IMAGENET_STD,
+  };
+}
+
+/**
+ * Scaled-down views for 28-32 px images. The focal side keeps the official
+ * 96/224 proportion (rounded to whole patches: 12 px at 28 and 32 px); blur
+ * sigma scales with the image (2 px at 224 is a quarter pixel at 28, so blur
+ * is off); fewer focal views (4) keep a step affordable on one core; the
+ * focal area range is widened to (0.1, 0.4) because a 5 % crop of a 28 px
+ * digit is a couple of strokes; masking 0.3 (the ViT-B ratio) since small
+ * grids have few redundant patches. For digits and text pass
+ * `{ globalCrop: { flipProb: 0 }, focalCrop: { flipProb: 0 } }`: they are
+ * not mirror-symmetric.
+ */
+export function smallViews(cfg: VitConfig): ViewConfig {
+  const p = cfg.patchSize;
+  const focalSize = Math.max(p, Math.round((cfg.imgSize * 96) / 224 / p) * p);
+  const v = officialViews();
+  return {
+    ...v, focalViews: 4, focalSize, maskRatio: 0.3,
+    focalCrop: { ...v.focalCrop, scale: [0.1, 0.4] },
+    color: { ...v.color, blurProb: 0 },
+  };
+}
+
+export function defaultViews(cfg: VitConfig): ViewConfig {
+  return cfg.imgSize >= 160 ? officialViews() : smallViews(cfg);
+}
+
+export function validateViews(v: ViewConfig, cfg: VitConfig): void {
+  const bad = (m: string) => {
+    throw new MsnConfigError(`views: ${m}`);
+  };
+  if (!Number.isInteger(v.randViews) || v.randViews < 1) bad(`randViews must be an integer >= 1, got ${v.randViews}.`);
+  if (!Number.isInteger(v.focalViews) || v.focalViews < 0) bad(`focalViews must be an integer >= 0, got ${v.focalViews}.`);
+  if (v.focalViews > 0 && (v.focalSize < cfg.patchSize || v.focalSize === cfg.imgSize)) {
+    bad(`focalSize must be at least one patch (${cfg.patchSize}) and differ from the image size ${cfg.imgSize}, got ${v.focalSize}.`);
+  }
+  if (!(v.maskRatio >= 0 && v.maskRatio < 1)) bad(`maskRatio must be in [0, 1), got ${v.maskRatio}.`);
+  for (const [name, c] of [['globalCrop', v.globalCrop], ['focalCrop', v.focalCrop]] as const) {
+    if (!(c.scale[0] > 0 && c.scale[0] <= c.scale[1] && c.scale[1] <= 1)) bad(`${name}.scale must satisfy 0 < lo <= hi <= 1.`);
+    if (!(c.ratio[0] > 0 && c.ratio[0] <= c.ratio[1])) bad(`${name}.ratio must satisfy 0 < lo <= hi.`);
+  }
+  if (v.mean.length !== cfg.inChannels || v.std.length !== cfg.inChannels || v.std.some((s) => !(s > 0))) {
+    bad(`mean and std need ${cfg.inChannels} entries with std > 0.`);
+  }
+}
+
+/** Kept patch indices for one masked group: the first floor(N (1 - r)) of a random permutation. */
+export function sampleKeep(rng: Rng, numPatches: number, maskRatio: number): number[] {
+  const keep = Math.max(1, Math.floor(numPatches * (1 - maskRatio)));
+  return Array.from(rng.permutation(numPatches).subarray(0, keep));
+}
+
+/**
+ * Views of `images` ([B, H, W, C] in [0, 1], C = cfg.inChannels). The caller
+ * owns the returned tensors (disposeBatch).
+ */
+export function makeViews(images: tf.Tensor4D, cfg: VitConfig, v: ViewConfig, rng: Rng): TrainBatch {
+  const s = cfg.imgSize;
+  const prep = (x: tf.Tensor4D) => {
+    const c = colorAugment(x, v.color, rng);
+    const out = normalize(c, v.mean, v.std);
+    c.dispose();
+    x.dispose();
+    return out;
+  };
+  const target = prep(randomResizedCrops(images, 1, { ...v.globalCrop, size: s }, rng));
+  const rand = prep(randomResizedCrops(images, v.randViews, { ...v.globalCrop, size: s }, rng));
+  const g = Math.floor(s / cfg.patchSize);
+  const keepPatches = v.maskRatio > 0 ? sampleKeep(rng, g * g, v.maskRatio) : undefined;
+  const anchors: TrainBatch['anchors'] = [{ images: rand, keepPatches }];
+  if (v.focalViews > 0) {
+    anchors.push({ images: prep(randomResizedCrops(images, v.focalViews, { ...v.focalCrop, size: v.focalSize }, rng)) });
+  }
+  return { target, anchors };
+}
+
+export function disposeBatch(b: TrainBatch): void {
+  tf.dispose([b.target, ...b.anchors.map((a) => a.images)]);
+}
