@@ -1,0 +1,82 @@
+/**
+ * Node-only model I/O: read and write a model directory (model.json +
+ * shards) with node:fs. Kept apart from model-loader.ts so that browser
+ * bundles never pull in Node modules.
+ */
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { MsnAbortError, MsnConfigError, MsnFormatError } from '../errors.js';
+import { LoadModelOptions, LoadedModel, loadModel, progressTracker } from './model-loader.js';
+import { EncodedModel, MANIFEST_FILE, formatManifest, manifestTotalBytes, validateManifest } from './model-format.js';
+
+function fail(msg: string, cause?: unknown): never {
+  throw new MsnFormatError(`msn-web model: ${msg}`, cause === undefined ? undefined : { cause });
+}
+
+/** Reads model.json and the shards of a local directory (sizes checked before reading; hashes by decodeModel). */
+export async function readModelDirectory(dir: string, opts: LoadModelOptions = {}): Promise<EncodedModel> {
+  const mpath = join(dir, MANIFEST_FILE);
+  let text: string;
+  try {
+    const st = await stat(mpath);
+    if (st.size > 16 * 1024 * 1024) fail(`${mpath} is larger than 16 MiB.`);
+    text = await readFile(mpath, 'utf8');
+  } catch (e) {
+    if (e instanceof MsnFormatError) throw e;
+    return fail(`cannot read ${mpath}: ${(e as Error).message}`, e);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    return fail(`${mpath} is not valid JSON (${(e as Error).message}).`, e);
+  }
+  const manifest = validateManifest(raw, opts);
+  const tick = progressTracker(manifestTotalBytes(manifest), opts.onProgress);
+  const shards: Uint8Array[] = [];
+  for (const s of manifest.shards) {
+    if (opts.signal?.aborted) throw new MsnAbortError('Model loading was cancelled.');
+    const p = join(dir, s.file);
+    let size: number;
+    try {
+      size = (await stat(p)).size;
+    } catch (e) {
+      return fail(`shard file ${p} is missing: ${(e as Error).message}`, e);
+    }
+    if (size !== s.byteLength) fail(`shard file ${p} has ${size} bytes, the manifest says ${s.byteLength} (truncated or wrong file?).`);
+    const b = await readFile(p);
+    shards.push(new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
+    tick(b.byteLength, s.file);
+  }
+  return { manifest, shards };
+}
+
+/** Loads and verifies a model from a local directory (optionally through a cache keyed by `cacheKey`). */
+export async function loadModelFromDirectory(dir: string, opts: LoadModelOptions = {}): Promise<LoadedModel> {
+  const enc = await readModelDirectory(dir, opts);
+  const m = await loadModel(enc, { ...opts, onProgress: undefined });
+  return { ...m, from: 'files' };
+}
+
+/**
+ * Writes model.json and the shards into `dir` (created if needed). Refuses to
+ * replace an existing model.json unless `overwrite`. Returns the written paths.
+ */
+export async function writeModelDirectory(dir: string, model: EncodedModel, opts: { overwrite?: boolean } = {}): Promise<string[]> {
+  await mkdir(dir, { recursive: true });
+  const mpath = join(dir, MANIFEST_FILE);
+  if (!opts.overwrite) {
+    const exists = await stat(mpath).then(() => true, () => false);
+    if (exists) throw new MsnConfigError(`${mpath} already exists; pass { overwrite: true } (CLI: --force) to replace it.`);
+  }
+  const written: string[] = [];
+  // Shards first, manifest last: a model.json on disk always has its shards.
+  for (let i = 0; i < model.shards.length; i++) {
+    const p = join(dir, model.manifest.shards[i].file);
+    await writeFile(p, model.shards[i]);
+    written.push(p);
+  }
+  await writeFile(mpath, formatManifest(model.manifest));
+  written.push(mpath);
+  return written;
+}
