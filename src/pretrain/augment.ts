@@ -85,11 +85,10 @@ export interface ColorSpec {
 
 const LUMA = [0.299, 0.587, 0.114];
 
+/** Luma [N, H, W, 1]; it broadcasts against [N, H, W, C] (tile is slow on wasm). */
 function gray(x: tf.Tensor4D): tf.Tensor4D {
-  const c = x.shape[3];
-  if (c === 1) return x;
-  const y = tf.sum(tf.mul(x, tf.tensor1d(LUMA)), 3, true); // [N, H, W, 1]
-  return tf.tile(y, [1, 1, 1, c]) as tf.Tensor4D;
+  if (x.shape[3] === 1) return x;
+  return tf.sum(tf.mul(x, tf.tensor1d(LUMA)), 3, true) as tf.Tensor4D;
 }
 
 /** Per-row column [N, 1, 1, 1] from JS values. */
@@ -161,8 +160,10 @@ export function colorAugment(x: tf.Tensor4D, spec: ColorSpec, rng: Rng): tf.Tens
       },
       (y: tf.Tensor4D) => tf.clipByValue(hueRotate(y, factors[3]), 0, 1) as tf.Tensor4D,
     ];
+    // An operation with zero strength is the identity: drop it from every slot.
+    const active = [spec.brightness, spec.contrast, spec.saturation, spec.hue].map((v) => v > 0);
     let y = x;
-    if (apply.some((a) => a > 0)) {
+    if (apply.some((a) => a > 0) && active.some((a) => a)) {
       let j = x;
       for (let slot = 0; slot < 4; slot++) {
         const outs: tf.Tensor4D[] = [];
@@ -171,7 +172,7 @@ export function colorAugment(x: tf.Tensor4D, spec: ColorSpec, rng: Rng): tf.Tens
           const sel = new Float32Array(n);
           for (let r = 0; r < n; r++) sel[r] = order[r * 4 + slot] === op ? 1 : 0;
           if (!sel.some((s) => s > 0)) continue;
-          outs.push(ops[op](j));
+          outs.push(active[op] ? ops[op](j) : j);
           masks.push(perRow(sel));
         }
         j = tf.addN(outs.map((o, k) => tf.mul(o, masks[k]))) as tf.Tensor4D;

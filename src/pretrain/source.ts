@@ -35,21 +35,29 @@ class PixelDataset implements ImageDataset {
   ) {}
 
   batch(indices: Int32Array, outChannels: number): tf.Tensor4D {
-    const per = this.height * this.width * this.channels;
-    const out = new Float32Array(indices.length * per);
+    const c = this.channels;
+    if (c !== outChannels && c !== 1) {
+      throw new MsnShapeError(`The images have ${c} channels but the model expects ${outChannels}.`);
+    }
+    const px = this.height * this.width;
+    const out = new Float32Array(indices.length * px * outChannels);
     const scale = this.pixels instanceof Uint8Array ? 1 / 255 : 1;
     for (let k = 0; k < indices.length; k++) {
       const i = indices[k];
       if (!(i >= 0 && i < this.count)) throw new MsnValueError(`Image index ${i} is out of range 0..${this.count - 1}.`);
-      const src = this.pixels.subarray(i * per, (i + 1) * per);
-      for (let j = 0; j < per; j++) out[k * per + j] = src[j] * scale;
+      const src = i * px * c;
+      const dst = k * px * outChannels;
+      if (c === outChannels) {
+        for (let j = 0; j < px * c; j++) out[dst + j] = this.pixels[src + j] * scale;
+      } else {
+        // gray -> outChannels copies, expanded here (tf.tile is slow on wasm)
+        for (let j = 0; j < px; j++) {
+          const v = this.pixels[src + j] * scale;
+          for (let ch = 0; ch < outChannels; ch++) out[dst + j * outChannels + ch] = v;
+        }
+      }
     }
-    return tf.tidy(() => {
-      const t = tf.tensor4d(out, [indices.length, this.height, this.width, this.channels]);
-      if (this.channels === outChannels) return t;
-      if (this.channels === 1) return tf.tile(t, [1, 1, 1, outChannels]);
-      throw new MsnShapeError(`The images have ${this.channels} channels but the model expects ${outChannels}.`);
-    });
+    return tf.tensor4d(out, [indices.length, this.height, this.width, outChannels]);
   }
 }
 
