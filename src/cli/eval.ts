@@ -1,6 +1,7 @@
 /**
  * msn-web eval [--model <dir>] --data <MNIST-layout IDX folder> [--shots 1,2,5,10]
- *   [--seeds 5] [--heads linear] [--test-limit N] [--backend wasm|cpu] [--json]
+ *   [--seeds 5] [--heads linear] [--methods msn,raw-pixels,random-init] [--test-limit N]
+ *   [--backend wasm|cpu] [--json]
  * Few-shot accuracy of a model's features against raw pixels and a randomly
  * initialised encoder of the same architecture. Without --model: the shipped model.
  */
@@ -37,7 +38,7 @@ export async function loadEvalModel(dir: string): Promise<EvalModel> {
 }
 
 export async function evalCommand(argv: string[]): Promise<void> {
-  const known = new Set(['model', 'data', 'shots', 'seeds', 'heads', 'test-limit', 'backend', 'json']);
+  const known = new Set(['model', 'data', 'shots', 'seeds', 'heads', 'methods', 'test-limit', 'backend', 'json']);
   for (const a of argv) if (a.startsWith('--') && !known.has(a.slice(2))) throw new MsnConfigError(`Unknown option ${a}. Known: ${[...known].map((k) => '--' + k).join(' ')}.`);
   const json = argv.includes('--json');
   const modelDir = flag(argv, 'model') ?? DEFAULT_MODEL_DIR;
@@ -51,7 +52,8 @@ export async function evalCommand(argv: string[]): Promise<void> {
   await useBackend((flag(argv, 'backend') ?? 'wasm') as CoreBackend);
   const model = await loadEvalModel(modelDir);
   const data = readIdxFolder(dataDir);
-  const methods: Method[] = ['msn', 'raw-pixels', 'random-init'];
+  const methods = (flag(argv, 'methods') ?? 'msn,raw-pixels,random-init').split(',') as Method[];
+  for (const m of methods) if (!['msn', 'raw-pixels', 'random-init'].includes(m)) throw new MsnConfigError(`--methods: unknown method '${m}' (msn, raw-pixels, random-init).`);
   const t0 = performance.now();
   const rows = evaluateOnIdx(model, data, { shots, seeds, heads, methods, testLimit, onStatus: json ? undefined : (m) => console.error(m) });
   if (json) {
