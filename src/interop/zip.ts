@@ -15,6 +15,7 @@
  * failures are `MsnFormatError`s; no RangeError/TypeError may escape.
  */
 import { MsnFormatError } from '../errors.js';
+import { crc32 } from '../util/crc32.js';
 
 export interface ZipEntry {
   /** Entry name as stored (UTF-8). */
@@ -84,22 +85,8 @@ class Reader {
   }
 }
 
-let crcTable: Uint32Array | null = null;
-/** CRC-32 (IEEE, as in ZIP) of bytes[start, end). */
-export function crc32(bytes: Uint8Array, start = 0, end = bytes.length): number {
-  if (crcTable === null) {
-    crcTable = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crcTable[n] = c >>> 0;
-    }
-  }
-  const t = crcTable;
-  let c = 0xffffffff;
-  for (let i = start; i < end; i++) c = t[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
+/** CRC-32 (IEEE, as in ZIP); shared with the other binary formats. */
+export { crc32 };
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 function decodeName(b: Uint8Array): string {
