@@ -25,6 +25,7 @@ import {
   resolveUnknown,
   softmaxRows,
   toFeatureMatrix,
+  bundleHeader,
 } from './common.js';
 import { type PreprocessSpec, l2NormalizeRows, preprocessFeatures, preprocessOption } from './preprocess.js';
 import type { HeadBundle } from './bundle.js';
@@ -128,14 +129,7 @@ export class CentroidHead implements Head {
 
   toBundle(): HeadBundle {
     return {
-      format: 'msn-web/head',
-      version: 1,
-      kind: 'centroid',
-      featureDim: this.featureDim,
-      classes: [...this.classes],
-      preprocess: { ...this.preprocess },
-      encoderFingerprint: this.encoderFingerprint,
-      unknown: { threshold: this.unknown.unknownThreshold, label: this.unknown.unknownLabel },
+      ...bundleHeader('centroid', this),
       params: { temperature: this.temperature },
       arrays: { centroids: { shape: [this.classes.length, this.featureDim], data: Array.from(this.centroids) } },
     };

@@ -322,3 +322,20 @@ export function addTransposedProduct(P: Float64Array, X: Matrix, rows: number, c
     }
   }
 }
+
+/** The fields every head bundle shares (format, version, classes, preprocessing, fingerprint, unknown). */
+export function bundleHeader(
+  kind: HeadBundle['kind'],
+  h: { featureDim: number; classes: readonly string[]; preprocess: HeadBundle['preprocess']; encoderFingerprint: string; unknown: Required<UnknownOptions> },
+): Omit<HeadBundle, 'params' | 'arrays'> {
+  return {
+    format: 'msn-web/head',
+    version: 1,
+    kind,
+    featureDim: h.featureDim,
+    classes: [...h.classes],
+    preprocess: { ...h.preprocess },
+    encoderFingerprint: h.encoderFingerprint,
+    unknown: { threshold: h.unknown.unknownThreshold, label: h.unknown.unknownLabel },
+  };
+}

@@ -30,6 +30,7 @@ import {
   positiveOption,
   resolveUnknown,
   toFeatureMatrix,
+  bundleHeader,
 } from './common.js';
 import { type PreprocessSpec, l2NormalizeRows, preprocessFeatures, preprocessOption } from './preprocess.js';
 import type { HeadBundle } from './bundle.js';
@@ -177,14 +178,7 @@ export class KnnHead implements Head {
   toBundle(): HeadBundle {
     const n = this.bankLabels.length;
     return {
-      format: 'msn-web/head',
-      version: 1,
-      kind: 'knn',
-      featureDim: this.featureDim,
-      classes: [...this.classes],
-      preprocess: { ...this.preprocess },
-      encoderFingerprint: this.encoderFingerprint,
-      unknown: { threshold: this.unknown.unknownThreshold, label: this.unknown.unknownLabel },
+      ...bundleHeader('knn', this),
       params: { k: this.k, vote: this.vote, temperature: this.temperature },
       arrays: {
         bank: { shape: [n, this.featureDim], data: Array.from(this.bank) },

@@ -34,6 +34,7 @@ import {
   resolveUnknown,
   softmaxRows,
   toFeatureMatrix,
+  bundleHeader,
 } from './common.js';
 import { type PreprocessSpec, preprocessFeatures, preprocessOption } from './preprocess.js';
 import type { HeadBundle } from './bundle.js';
@@ -330,14 +331,7 @@ export class LinearHead implements Head {
 
   toBundle(): HeadBundle {
     return {
-      format: 'msn-web/head',
-      version: 1,
-      kind: 'linear',
-      featureDim: this.featureDim,
-      classes: [...this.classes],
-      preprocess: { ...this.preprocess },
-      encoderFingerprint: this.encoderFingerprint,
-      unknown: { threshold: this.unknown.unknownThreshold, label: this.unknown.unknownLabel },
+      ...bundleHeader('linear', this),
       params: { l2: this.l2 },
       arrays: { weights: { shape: [this.classes.length, this.featureDim], data: Array.from(this.weights) } },
       ...(this.fit ? { fit: { ...this.fit } } : {}),
