@@ -35,3 +35,34 @@ export class MsnAbortError extends MsnError {
 export class MsnNumericalError extends MsnError {
   override name = 'MsnNumericalError';
 }
+/**
+ * The worker that hosts the model is gone (terminated, crashed, out of
+ * memory) or the client was disposed: every pending call rejects with this,
+ * and so does every later call. Create a new client to continue.
+ */
+export class MsnWorkerError extends MsnError {
+  override name = 'MsnWorkerError';
+}
+/** A method was called after dispose(). */
+export class MsnDisposedError extends MsnError {
+  override name = 'MsnDisposedError';
+}
+
+type ErrorClass = new (message?: string, options?: { cause?: unknown }) => Error;
+const ERROR_CLASSES: Record<string, ErrorClass> = {
+  MsnError, MsnShapeError, MsnValueError, MsnConfigError, MsnFormatError, MsnBackendError,
+  AbortError: MsnAbortError, MsnNumericalError, MsnWorkerError, MsnDisposedError,
+};
+
+/**
+ * Rebuilds an error from `{name, message}` (e.g. after a worker boundary):
+ * msn-web kinds come back as their own class (so `instanceof` works too),
+ * other names as a plain Error with that `name`.
+ */
+export function errorFromName(name: string, message: string, stack?: string): Error {
+  const Cls = ERROR_CLASSES[name];
+  const err = Cls ? new Cls(message) : new Error(message);
+  if (!Cls) err.name = name;
+  if (stack) err.stack = stack;
+  return err;
+}

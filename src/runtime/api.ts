@@ -1,0 +1,200 @@
+/**
+ * The contract between the main-thread client and the engine (in a worker or
+ * in-thread). Every argument and result is plain data: typed arrays, numbers,
+ * strings and plain objects, never tensors or class instances, so it survives
+ * structured clone. Callbacks are separate arguments (comlink proxies them);
+ * cancellation is a separate `abortPretraining()` call.
+ */
+import type { VitConfig } from '../model/config.js';
+import type { ModelData } from '../io/model-format.js';
+import type { HeadKind, Prediction } from '../heads/common.js';
+
+/** What the caller asks for; 'auto' tries webgpu, then wasm, then cpu. */
+export type BackendRequest = 'auto' | 'webgpu' | 'wasm' | 'cpu';
+export type BackendName = 'webgpu' | 'wasm' | 'cpu';
+
+/**
+ * Where the model comes from:
+ * - a URL of `model.json` (or its folder ending in '/'); relative URLs resolve against the page;
+ * - a local folder path (Node only);
+ * - an encoded model `{ manifest, shards }` (e.g. from encodeModel or a cache);
+ * - decoded `ModelData` (config, params, buffers, prototypes, meta).
+ */
+export type ModelInput = string | { manifest: unknown; shards: Uint8Array[] } | ModelData;
+
+export interface InitOptions {
+  model?: ModelInput;
+  /** A random-init preset (e.g. 'micro-p4-28') when no model is given; default 'micro-p4-28'. */
+  preset?: string;
+  /** Or a random-init model of this exact configuration (e.g. a tiny one for tests). */
+  config?: VitConfig;
+  /** Seed of the random init (preset) and the default pretraining seed. Default 0. */
+  seed?: number;
+  backend?: BackendRequest;
+  /** Folder (URL ending in '/') that holds the three tfjs-backend-wasm .wasm files. */
+  wasmPath?: string;
+}
+
+/** Layout of a pixel buffer: NHWC, `count` images of height x width x channels. */
+export interface ImageShape {
+  count: number;
+  width: number;
+  height: number;
+  /** 1 (gray), 3 (RGB) or 4 (RGBA; alpha is dropped). */
+  channels: number;
+}
+
+/**
+ * Pixels: Uint8Array / Uint8ClampedArray hold 0-255; Float32Array holds 0-1
+ * unless `valueRange: 255` says 0-255. Values outside the range are an error.
+ */
+export type Pixels = Float32Array | Uint8Array | Uint8ClampedArray;
+
+export interface PixelOptions {
+  /** The largest value of the scale the pixels use (1 or 255). Default: 255 for bytes, 1 for floats. */
+  valueRange?: 1 | 255;
+  /**
+   * Images whose size differs from the model's are resized (bilinear) to the
+   * model's imgSize x imgSize. false: use them at their own size (the position
+   * embeddings are interpolated; each side must be at least one patch).
+   */
+  resize?: boolean;
+}
+
+export interface EmbedOptions extends PixelOptions {
+  /** Images per forward pass (default 64). */
+  batchSize?: number;
+  /** L2-normalise each feature row. */
+  l2Normalize?: boolean;
+  /** 'pre' = last-block CLS before the final norm (default, MSN's evaluation feature); 'post' = after it. */
+  feature?: 'pre' | 'post';
+}
+
+export interface PixelData {
+  pixels: Pixels;
+  shape: ImageShape;
+  options?: PixelOptions;
+}
+
+export interface PretrainRunOptions {
+  /** Optimizer steps in this call (default: the rest of totalSteps). */
+  steps?: number;
+  /** The following set up a new run and are rejected when a run already exists. */
+  batchSize?: number;
+  totalSteps?: number;
+  warmupSteps?: number;
+  seed?: number;
+  lr?: { start?: number; ref?: number; final?: number };
+  /** Steps between onCheckpoint calls (0 or absent: only at the end when a callback is given). */
+  checkpointEvery?: number;
+  /** In-thread only: cancels the run (the client maps this to abortPretraining()). */
+  signal?: AbortSignal;
+}
+
+export interface PretrainProgress {
+  step: number;
+  iteration: number;
+  epoch: number;
+  loss: number;
+  ce: number;
+  memax: number;
+  lr: number;
+  numProtosUsed: number;
+  skipped: boolean;
+  imagesPerSec: number;
+  etaSec: number;
+}
+
+export interface PretrainSummary {
+  /** Steps taken in this call. */
+  steps: number;
+  skippedSteps: number;
+  /** Step counter of the whole run. */
+  totalStep: number;
+  lastLoss: number;
+  seconds: number;
+}
+
+export type FeatureOrPixels =
+  | { features: Float32Array; count?: number }
+  | PixelData;
+
+export type FitHeadInput = FeatureOrPixels & {
+  /** One label per example. */
+  labels: string[];
+  /** Default 'linear' (MSN's low-shot protocol). */
+  kind?: HeadKind;
+  /** Linear: l2 strength; centroid/knn: temperature; knn: k. */
+  l2?: number;
+  temperature?: number;
+  k?: number;
+  unknownThreshold?: number;
+};
+
+export interface PredictOptions {
+  unknownThreshold?: number;
+  unknownLabel?: string;
+}
+
+export type { Prediction, HeadKind };
+
+export interface BackendStatus {
+  status: 'chosen' | 'rejected' | 'not-tried';
+  reason?: string;
+}
+
+export interface Capabilities {
+  backend: BackendName;
+  requested: BackendRequest;
+  /** Why each backend was chosen, rejected or not tried. */
+  backends: Record<BackendName, BackendStatus>;
+  wasm?: { simd: boolean; threads: boolean; numThreads: number };
+  webgpu?: { adapter: string; probeMaxError: number };
+  crossOriginIsolated: boolean;
+  /** Where the engine runs. */
+  host: 'browser-worker' | 'node-worker' | 'in-thread';
+  model: {
+    config: VitConfig;
+    fingerprint: string;
+    preprocess: { mean: number[]; std: number[] };
+    source: 'url' | 'directory' | 'memory' | 'preset' | 'pretrained' | 'checkpoint';
+  };
+  /** Pretraining run in this engine, if any. */
+  pretraining?: { step: number; totalSteps: number; batchSize: number };
+  heads: string[];
+  tfjsVersion: string;
+}
+
+export interface MemoryInfo {
+  numTensors: number;
+  numBytes: number;
+}
+
+/**
+ * The engine's methods as the client calls them. In a worker every result is
+ * a promise; the in-thread engine implements the same signatures.
+ */
+export interface MsnApi {
+  init(opts: InitOptions): Promise<Capabilities>;
+  embed(pixels: Pixels, shape: ImageShape, opts?: EmbedOptions): Promise<Float32Array>;
+  pretrain(
+    data: PixelData,
+    opts?: PretrainRunOptions,
+    onProgress?: (p: PretrainProgress) => void,
+    onCheckpoint?: (bytes: Uint8Array, step: number) => void | Promise<void>,
+  ): Promise<PretrainSummary>;
+  /** Stops a running pretrain() at the next step boundary (it rejects with name 'AbortError'). */
+  abortPretraining(): Promise<void>;
+  saveCheckpoint(): Promise<Uint8Array>;
+  loadCheckpoint(bytes: Uint8Array): Promise<Capabilities>;
+  fitHead(input: FitHeadInput): Promise<string>;
+  predict(headId: string, input: FeatureOrPixels, opts?: PredictOptions): Promise<Prediction>;
+  saveHead(headId: string): Promise<Uint8Array>;
+  loadHead(bytes: Uint8Array): Promise<string>;
+  deleteHead(headId: string): Promise<void>;
+  capabilities(): Promise<Capabilities>;
+  memory(): Promise<MemoryInfo>;
+  /** Health check and transport timing: resolves with the byte length of `data` as the engine received it. */
+  ping(data?: ArrayBufferView): Promise<number>;
+  dispose(): Promise<void>;
+}

@@ -1,0 +1,315 @@
+/**
+ * createMsn(): the main-thread client. The same methods whether the engine
+ * runs in a module Web Worker (browsers), a worker_threads Worker (Node) or
+ * in-thread (`worker: false`). Calls go through comlink; pixel buffers are
+ * transferred (the caller's copy becomes empty unless `transfer: false`),
+ * callbacks are proxied, an AbortSignal becomes an abortPretraining() call,
+ * and errors keep their name and message (see rpc.ts). If the worker dies
+ * (terminated, crashed, out of memory), every pending and later call rejects
+ * with MsnWorkerError; create a new client to continue.
+ *
+ * @example
+ * import { createMsn } from 'msn-web';
+ * const msn = await createMsn({ model: '/models/msn-micro/', backend: 'auto' });
+ * const feats = await msn.embed(rgba, { count: 1, width: 28, height: 28, channels: 4 });
+ * console.log((await msn.capabilities()).backend);
+ * await msn.dispose();
+ */
+import * as Comlink from 'comlink';
+import { MsnAbortError, MsnConfigError, MsnDisposedError, MsnWorkerError } from '../errors.js';
+import type {
+  BackendName, Capabilities, EmbedOptions, FeatureOrPixels, FitHeadInput, ImageShape, InitOptions, MemoryInfo, MsnApi,
+  PixelData, Pixels, Prediction, PredictOptions, PretrainProgress, PretrainRunOptions, PretrainSummary,
+} from './api.js';
+import { registerErrorTransfer, transferable } from './rpc.js';
+
+/** A subset of worker_threads WorkerOptions (kept local so browser users need no Node types). */
+export interface NodeWorkerOptions {
+  execArgv?: string[];
+  workerData?: unknown;
+  env?: Record<string, string | undefined>;
+  resourceLimits?: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number; stackSizeMb?: number };
+  [key: string]: unknown;
+}
+
+export interface CreateMsnOptions extends InitOptions {
+  /** Run the engine in a worker (default true): a module Web Worker in browsers, worker_threads in Node. */
+  worker?: boolean;
+  /**
+   * The worker script. Default: `worker/msn.worker.js` (browsers) or
+   * `worker/msn.node-worker.js` (Node) next to this module in dist/.
+   */
+  workerUrl?: string | URL;
+  /** Extra worker_threads options (Node only), e.g. resourceLimits. */
+  nodeWorkerOptions?: NodeWorkerOptions;
+}
+
+export interface TransferOption {
+  /** Transfer pixel buffers to the worker instead of copying them (your array becomes empty). Default true. */
+  transfer?: boolean;
+}
+
+export interface ClientPretrainOptions extends Omit<PretrainRunOptions, 'signal'>, TransferOption {
+  /** Aborting rejects pretrain() with name 'AbortError' at the next step; the run stays usable. */
+  signal?: AbortSignal;
+  /** Called after every iteration (errors it throws are ignored). */
+  onProgress?: (p: PretrainProgress) => void;
+  /** Called with checkpoint bytes every `checkpointEvery` steps and at the end. */
+  onCheckpoint?: (bytes: Uint8Array, step: number) => void | Promise<void>;
+}
+
+/** The client: every method is async and takes/returns plain data. */
+export interface MsnClient {
+  /** Where the engine runs. */
+  readonly host: Capabilities['host'];
+  /** The backend chosen at creation. */
+  readonly backend: BackendName;
+  /** The underlying Worker (browser) or worker_threads Worker (Node); undefined in-thread. Terminate it only via dispose(). */
+  readonly worker: unknown;
+  embed(pixels: Pixels, shape: ImageShape, opts?: EmbedOptions & TransferOption): Promise<Float32Array>;
+  pretrain(data: PixelData, opts?: ClientPretrainOptions): Promise<PretrainSummary>;
+  saveCheckpoint(): Promise<Uint8Array>;
+  loadCheckpoint(bytes: Uint8Array): Promise<Capabilities>;
+  fitHead(input: FitHeadInput & TransferOption): Promise<string>;
+  predict(headId: string, input: FeatureOrPixels & TransferOption, opts?: PredictOptions): Promise<Prediction>;
+  saveHead(headId: string): Promise<Uint8Array>;
+  loadHead(bytes: Uint8Array): Promise<string>;
+  deleteHead(headId: string): Promise<void>;
+  capabilities(): Promise<Capabilities>;
+  memory(): Promise<MemoryInfo>;
+  /**
+   * Health check: resolves with the byte length the engine received. A
+   * Float32Array/Uint8Array is transferred unless `transfer: false`.
+   */
+  ping(data?: Float32Array | Uint8Array, opts?: TransferOption): Promise<number>;
+  /** Frees every tensor and terminates the worker; pending calls reject with MsnDisposedError. */
+  dispose(): Promise<void>;
+}
+
+interface Transport {
+  api: MsnApi;
+  host: Capabilities['host'];
+  worker: unknown;
+  remote: boolean;
+  terminate(): Promise<void>;
+  /** Registers the callback for a worker that dies on its own. */
+  onDeath(cb: (err: MsnWorkerError) => void): void;
+}
+
+function isNode(): boolean {
+  return typeof process !== 'undefined' && !!process.versions?.node && typeof (globalThis as { window?: unknown }).window === 'undefined';
+}
+
+async function browserTransport(url: string | URL | undefined): Promise<Transport> {
+  if (typeof Worker === 'undefined') throw new MsnConfigError('Web Workers are not available here; pass worker: false.');
+  const src = url ?? new URL('./worker/msn.worker.js', import.meta.url);
+  const w = new Worker(src, { type: 'module', name: 'msn-web' });
+  let death: ((e: MsnWorkerError) => void) | undefined;
+  w.addEventListener('error', (ev: ErrorEvent) => {
+    ev.preventDefault();
+    const what = ev.message || `no details: check that ${String(src)} is served with a JavaScript MIME type and allowed by the page's CSP`;
+    death?.(new MsnWorkerError(`The msn-web worker crashed or failed to load (${what}). Create a new client.`));
+  });
+  return {
+    api: Comlink.wrap<MsnApi>(w) as unknown as MsnApi,
+    host: 'browser-worker',
+    worker: w,
+    remote: true,
+    terminate: async () => w.terminate(),
+    onDeath: (cb) => (death = cb),
+  };
+}
+
+async function nodeTransport(url: string | URL | undefined, options: NodeWorkerOptions | undefined): Promise<Transport> {
+  const [{ Worker }, { default: nodeEndpoint }] = await Promise.all([
+    import('node:worker_threads'),
+    import('comlink/dist/esm/node-adapter.mjs'),
+  ]);
+  const src = url ?? new URL('./worker/msn.node-worker.js', import.meta.url);
+  const w = new Worker(src, options as ConstructorParameters<typeof Worker>[1]);
+  let lastError: Error | undefined;
+  let death: ((e: MsnWorkerError) => void) | undefined;
+  w.on('error', (e: Error) => (lastError = e));
+  w.on('exit', (code: number) => {
+    const why = lastError ? `: ${(lastError as { code?: string }).code ?? lastError.name}: ${lastError.message}` : '';
+    death?.(new MsnWorkerError(`The msn-web worker exited with code ${code}${why}. Pending calls were cancelled; create a new client.`));
+  });
+  return {
+    api: Comlink.wrap<MsnApi>(nodeEndpoint(w as unknown as Parameters<typeof nodeEndpoint>[0])) as unknown as MsnApi,
+    host: 'node-worker',
+    worker: w,
+    remote: true,
+    terminate: async () => {
+      await w.terminate();
+    },
+    onDeath: (cb) => (death = cb),
+  };
+}
+
+async function inThreadTransport(): Promise<Transport> {
+  // Loaded on demand so the main-thread bundle carries no tfjs when a worker is used.
+  const { createEngine } = await import('./engine.js');
+  const engine = createEngine({ host: 'in-thread' });
+  return { api: engine, host: 'in-thread', worker: undefined, remote: false, terminate: async () => undefined, onDeath: () => undefined };
+}
+
+class Client implements MsnClient {
+  backend: BackendName = 'cpu';
+  private failure: Error | undefined;
+  private rejectAll!: (e: Error) => void;
+  private readonly failed: Promise<never>;
+  private disposing: Promise<void> | undefined;
+
+  constructor(private readonly t: Transport) {
+    this.failed = new Promise<never>((_, reject) => (this.rejectAll = reject));
+    this.failed.catch(() => undefined);
+    t.onDeath((err) => this.fail(err));
+  }
+
+  get host(): Capabilities['host'] {
+    return this.t.host;
+  }
+
+  get worker(): unknown {
+    return this.t.worker;
+  }
+
+  private fail(err: Error): void {
+    if (this.failure) return;
+    this.failure = err;
+    this.rejectAll(err);
+    void this.t.terminate().catch(() => undefined);
+  }
+
+  /** Runs a call unless the client is dead; a death while it is pending rejects it. */
+  private call<T>(f: () => Promise<T>): Promise<T> {
+    if (this.failure) return Promise.reject(this.failure);
+    let p: Promise<T>;
+    try {
+      p = f();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return Promise.race([p, this.failed]);
+  }
+
+  private pixels<T extends { pixels: Pixels }>(obj: T, transfer: boolean | undefined): T {
+    if (!this.t.remote || transfer === false || !ArrayBuffer.isView(obj.pixels)) return obj;
+    const { value, transfer: list } = transferable(obj.pixels);
+    const out = { ...obj, pixels: value };
+    Comlink.transfer(value, list); // when the array itself is the argument
+    return Comlink.transfer(out, list); // when it sits inside an object
+  }
+
+  async init(opts: InitOptions): Promise<Capabilities> {
+    const o = { ...opts };
+    const loc = (globalThis as { location?: { href: string } }).location;
+    if (typeof o.model === 'string' && loc && !isNode() && !/^[a-z][a-z0-9+.-]*:/i.test(o.model)) o.model = new URL(o.model, loc.href).href;
+    if (o.wasmPath && loc && !isNode()) o.wasmPath = new URL(o.wasmPath, loc.href).href;
+    const caps = await this.call(() => this.t.api.init(o));
+    this.backend = caps.backend;
+    return caps;
+  }
+
+  embed(pixels: Pixels, shape: ImageShape, opts: EmbedOptions & TransferOption = {}): Promise<Float32Array> {
+    const { transfer, ...rest } = opts;
+    return this.call(() => this.t.api.embed(this.pixels({ pixels }, transfer).pixels, shape, rest));
+  }
+
+  async pretrain(data: PixelData, opts: ClientPretrainOptions = {}): Promise<PretrainSummary> {
+    const { signal, onProgress, onCheckpoint, transfer, ...run } = opts;
+    if (signal?.aborted) throw new MsnAbortError('Pretraining was aborted before it started.');
+    const remote = this.t.remote;
+    const progress = onProgress && (remote ? Comlink.proxy(onProgress) : onProgress);
+    const checkpoint = onCheckpoint && (remote ? Comlink.proxy(onCheckpoint) : onCheckpoint);
+    const abort = () => void this.t.api.abortPretraining().catch(() => undefined);
+    signal?.addEventListener('abort', abort);
+    try {
+      return await this.call(() => this.t.api.pretrain(this.pixels(data, transfer), run, progress, checkpoint));
+    } finally {
+      signal?.removeEventListener('abort', abort);
+    }
+  }
+
+  saveCheckpoint(): Promise<Uint8Array> {
+    return this.call(() => this.t.api.saveCheckpoint());
+  }
+
+  loadCheckpoint(bytes: Uint8Array): Promise<Capabilities> {
+    return this.call(() => this.t.api.loadCheckpoint(bytes));
+  }
+
+  fitHead(input: FitHeadInput & TransferOption): Promise<string> {
+    const { transfer, ...rest } = input;
+    return this.call(() => this.t.api.fitHead(('pixels' in rest ? this.pixels(rest, transfer) : rest) as FitHeadInput));
+  }
+
+  predict(headId: string, input: FeatureOrPixels & TransferOption, opts?: PredictOptions): Promise<Prediction> {
+    const { transfer, ...rest } = input;
+    return this.call(() => this.t.api.predict(headId, ('pixels' in rest ? this.pixels(rest, transfer) : rest) as FeatureOrPixels, opts));
+  }
+
+  saveHead(headId: string): Promise<Uint8Array> {
+    return this.call(() => this.t.api.saveHead(headId));
+  }
+
+  loadHead(bytes: Uint8Array): Promise<string> {
+    return this.call(() => this.t.api.loadHead(bytes));
+  }
+
+  deleteHead(headId: string): Promise<void> {
+    return this.call(() => this.t.api.deleteHead(headId));
+  }
+
+  capabilities(): Promise<Capabilities> {
+    return this.call(() => this.t.api.capabilities());
+  }
+
+  memory(): Promise<MemoryInfo> {
+    return this.call(() => this.t.api.memory());
+  }
+
+  ping(data?: Float32Array | Uint8Array, opts: TransferOption = {}): Promise<number> {
+    return this.call(() => this.t.api.ping(data === undefined ? undefined : this.pixels({ pixels: data }, opts.transfer).pixels));
+  }
+
+  dispose(): Promise<void> {
+    this.disposing ??= (async () => {
+      if (!this.failure) {
+        // Free the tensors first (a worker is torn down anyway; in-thread this is what frees memory).
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const timeout = new Promise<void>((r) => (timer = setTimeout(r, 5000)));
+        try {
+          await Promise.race([this.call(() => this.t.api.dispose()), timeout]);
+        } catch {
+          // The worker may already be gone.
+        } finally {
+          clearTimeout(timer);
+        }
+      }
+      this.fail(new MsnDisposedError('This msn-web client was disposed; create a new one.'));
+      await this.t.terminate();
+    })();
+    return this.disposing;
+  }
+}
+
+/**
+ * Creates a client with the engine in a worker (default) or in-thread and
+ * initialises it (backend selection, model load, warm-up). Rejects with
+ * MsnBackendError when an explicitly requested backend cannot start and with
+ * MsnWorkerError when the worker cannot start.
+ */
+export async function createMsn(opts: CreateMsnOptions = {}): Promise<MsnClient> {
+  registerErrorTransfer();
+  const { worker = true, workerUrl, nodeWorkerOptions, ...init } = opts;
+  const t = !worker ? await inThreadTransport() : isNode() ? await nodeTransport(workerUrl, nodeWorkerOptions) : await browserTransport(workerUrl);
+  const client = new Client(t);
+  try {
+    await client.init(init);
+  } catch (e) {
+    await client.dispose();
+    throw e;
+  }
+  return client;
+}

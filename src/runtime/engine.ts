@@ -1,0 +1,502 @@
+/**
+ * MsnEngine: the whole SDK behind one object that speaks plain data (typed
+ * arrays, numbers, strings, plain objects). It runs in a worker behind the
+ * client (see client.ts, worker-host.ts) or in-thread with the same methods.
+ *
+ * State: one encoder used for inference (loaded, random-init preset, or the
+ * target encoder of the pretraining run once pretrain() or loadCheckpoint()
+ * was called), the pretraining run (loaded on first use with a dynamic
+ * import, so inference-only use never loads training code), and fitted heads
+ * by id. dispose() frees every tensor the engine created.
+ *
+ * @example
+ * const engine = new MsnEngine();
+ * await engine.init({ preset: 'micro-p4-28', backend: 'wasm' });
+ * const feats = await engine.embed(pixels, { count: 2, width: 28, height: 28, channels: 1 });
+ * engine.dispose();
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { MsnConfigError, MsnDisposedError, MsnShapeError, MsnValueError } from '../errors.js';
+import { VitConfig, getPreset, validateConfig } from '../model/config.js';
+import { NamedArrays, initPrototypes, initWeights } from '../model/params.js';
+import { VisionTransformer } from '../model/vit.js';
+import { encoderFingerprint } from '../embed/fingerprint.js';
+import type { ModelData } from '../io/model-format.js';
+import { loadModel } from '../io/model-loader.js';
+import { bundleToBytes, loadHead as loadHeadBundle, type AnyHead } from '../heads/bundle.js';
+import { fitLinearHead } from '../heads/linear.js';
+import { fitCentroidHead } from '../heads/centroid.js';
+import { fitKnnHead } from '../heads/knn.js';
+import type { FeatureMatrix, Prediction } from '../heads/common.js';
+import type { Pretrainer } from '../pretrain/pretrainer.js';
+import type {
+  Capabilities, EmbedOptions, FeatureOrPixels, FitHeadInput, ImageShape, InitOptions, MemoryInfo, ModelInput,
+  MsnApi, PixelData, Pixels, PredictOptions, PretrainProgress, PretrainRunOptions, PretrainSummary,
+} from './api.js';
+import { CheckedPixels, checkPixels, pixelBatch, pretrainPixels } from './pixels.js';
+import { BackendSelection, selectBackend } from './select-backend.js';
+
+/** Used when a model carries no preprocessing (random-init presets): ImageNet statistics, as pretraining defaults to. */
+export const DEFAULT_PREPROCESS = Object.freeze({ mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] });
+
+export interface EngineOptions {
+  /** Where this engine runs (reported by capabilities()). */
+  host?: Capabilities['host'];
+  /** wasm folder used when init() gets no wasmPath (the worker bundle passes its own folder). */
+  defaultWasmPath?: string;
+}
+
+type ModelSource = Capabilities['model']['source'];
+const RUN_KEYS = ['batchSize', 'totalSteps', 'warmupSteps', 'seed', 'lr'] as const;
+
+function isModelData(m: unknown): m is ModelData {
+  return typeof m === 'object' && m !== null && 'config' in m && 'params' in m && 'buffers' in m;
+}
+
+function isUrlLike(s: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:/i.test(s) || typeof (globalThis as { document?: unknown }).document !== 'undefined' ||
+    typeof (globalThis as { importScripts?: unknown }).importScripts === 'function' || !isNode();
+}
+
+function isNode(): boolean {
+  return typeof process !== 'undefined' && !!process.versions?.node;
+}
+
+function preprocessOf(model: ModelData): { mean: number[]; std: number[] } {
+  const p = (model.meta as { preprocess?: { mean?: unknown; std?: unknown } } | undefined)?.preprocess;
+  const c = model.config.inChannels;
+  const ok = (a: unknown): a is number[] => Array.isArray(a) && a.length === c && a.every((v) => typeof v === 'number' && Number.isFinite(v));
+  if (p && ok(p.mean) && ok(p.std) && p.std.every((v) => v > 0)) return { mean: [...p.mean], std: [...p.std] };
+  return { mean: [...DEFAULT_PREPROCESS.mean], std: [...DEFAULT_PREPROCESS.std] };
+}
+
+export class MsnEngine implements MsnApi {
+  private readonly host: Capabilities['host'];
+  private readonly defaultWasmPath: string | undefined;
+  private selection: BackendSelection | undefined;
+  /** The encoder when no pretraining run owns one. */
+  private model: VisionTransformer | undefined;
+  private prototypes: Float32Array | undefined;
+  private pretrainer: Pretrainer | undefined;
+  private preprocess = { mean: [...DEFAULT_PREPROCESS.mean], std: [...DEFAULT_PREPROCESS.std] };
+  private source: ModelSource = 'preset';
+  private seed = 0;
+  private fingerprintCache: Promise<string> | undefined;
+  private readonly heads = new Map<string, AnyHead>();
+  private nextHead = 1;
+  private run: { abort: AbortController; done: Promise<unknown> } | undefined;
+  private initializing: Promise<Capabilities> | undefined;
+  private disposed = false;
+
+  constructor(opts: EngineOptions = {}) {
+    this.host = opts.host ?? 'in-thread';
+    this.defaultWasmPath = opts.defaultWasmPath;
+  }
+
+  /** Starts the backend and loads (or creates) the model; resolves with capabilities(). */
+  init(opts: InitOptions = {}): Promise<Capabilities> {
+    if (this.disposed) return Promise.reject(new MsnDisposedError('init() called after dispose(); create a new client.'));
+    if (this.initializing) return Promise.reject(new MsnConfigError('init() was already called on this engine; create a new client for another model.'));
+    this.initializing = this.doInit(opts);
+    return this.initializing;
+  }
+
+  private async doInit(opts: InitOptions): Promise<Capabilities> {
+    if (typeof opts !== 'object' || opts === null) throw new MsnConfigError('init() expects an options object.');
+    this.seed = opts.seed ?? 0;
+    if (!Number.isInteger(this.seed)) throw new MsnConfigError(`seed must be an integer, got ${String(opts.seed)}.`);
+    this.selection = await selectBackend(opts.backend ?? 'auto', { wasmPath: opts.wasmPath ?? this.defaultWasmPath });
+    const { data, source } = await this.resolveModel(opts.model, opts.preset, opts.config);
+    this.model = VisionTransformer.create(data.config, { params: data.params, buffers: data.buffers });
+    this.prototypes = data.prototypes;
+    this.preprocess = preprocessOf(data);
+    this.source = source;
+    // Warm-up: the first forward pass compiles kernels (shaders on WebGPU).
+    const s = data.config.imgSize;
+    const warm = tf.tidy(() => this.model!.encode(tf.zeros([1, s, s, data.config.inChannels]) as tf.Tensor4D).clsPre);
+    await warm.data();
+    warm.dispose();
+    return this.describe();
+  }
+
+  private async resolveModel(model: ModelInput | undefined, preset: string | undefined, custom: VitConfig | undefined): Promise<{ data: ModelData; source: ModelSource }> {
+    if ((model !== undefined ? 1 : 0) + (preset !== undefined ? 1 : 0) + (custom !== undefined ? 1 : 0) > 1) {
+      throw new MsnConfigError('Pass only one of model, preset and config.');
+    }
+    if (model === undefined) {
+      const config: VitConfig = custom ? validateConfig(custom) : getPreset(preset ?? 'micro-p4-28');
+      const w = initWeights(config, this.seed);
+      // Same init as a fresh pretraining run with this seed (see train/state.ts).
+      return { data: { config, ...w, prototypes: initPrototypes(config, this.seed + 1), meta: {} }, source: 'preset' };
+    }
+    if (typeof model === 'string') {
+      if (isUrlLike(model)) return { data: await loadModel(model), source: 'url' };
+      const { loadModelFromDirectory } = await import('../io/model-loader-node.js');
+      return { data: await loadModelFromDirectory(model), source: 'directory' };
+    }
+    if (isModelData(model)) return { data: model, source: 'memory' };
+    if (typeof model === 'object' && model !== null && 'manifest' in model) return { data: await loadModel(model), source: 'memory' };
+    throw new MsnConfigError('model must be a URL or folder path, { manifest, shards }, or ModelData { config, params, buffers, meta }.');
+  }
+
+  /** The encoder used for inference right now. */
+  private get encoder(): VisionTransformer {
+    const e = this.pretrainer?.state.target ?? this.model;
+    if (!e) throw new MsnConfigError('The engine is not initialised: await init() first.');
+    return e;
+  }
+
+  private get config(): VitConfig {
+    return this.encoder.cfg;
+  }
+
+  /** Fingerprint of the current encoder's weights (cached until they change). */
+  private fingerprint(): Promise<string> {
+    if (!this.fingerprintCache) {
+      const enc = this.encoder;
+      this.fingerprintCache = encoderFingerprint(enc.cfg, enc.getWeights().params);
+    }
+    return this.fingerprintCache;
+  }
+
+  private async ready(what: string): Promise<void> {
+    this.assertAlive(what);
+    if (!this.initializing) throw new MsnConfigError(`${what}() called before init().`);
+    await this.initializing;
+    // In-thread engines share tfjs' global backend: make sure ours is active.
+    if (this.selection && tf.getBackend() !== this.selection.backend) await tf.setBackend(this.selection.backend);
+  }
+
+  /**
+   * Features [count x D] of the images: resized to the model size (unless
+   * `resize: false`), normalised with the model's mean/std, encoded.
+   */
+  async embed(pixels: Pixels, shape: ImageShape, opts: EmbedOptions = {}): Promise<Float32Array> {
+    await this.ready('embed');
+    return this.embedChecked(checkPixels(pixels, shape, opts), opts);
+  }
+
+  private async embedChecked(src: CheckedPixels, opts: EmbedOptions): Promise<Float32Array> {
+    const enc = this.encoder;
+    const cfg = enc.cfg;
+    const size = opts.resize === false ? undefined : cfg.imgSize;
+    const { height, width, count } = src.shape;
+    if (size === undefined && (height < cfg.patchSize || width < cfg.patchSize)) {
+      throw new MsnShapeError(`Images of ${height}x${width} px are smaller than one ${cfg.patchSize} px patch; resize them or drop resize: false.`);
+    }
+    const bs = opts.batchSize ?? 64;
+    if (!Number.isInteger(bs) || bs < 1) throw new MsnValueError(`batchSize must be a positive integer, got ${bs}.`);
+    if (opts.feature !== undefined && opts.feature !== 'pre' && opts.feature !== 'post') {
+      throw new MsnValueError(`feature must be 'pre' or 'post', got ${String(opts.feature)}.`);
+    }
+    const d = cfg.embedDim;
+    const out = new Float32Array(count * d);
+    const { mean, std } = this.preprocess;
+    for (let start = 0; start < count; start += bs) {
+      const idx = Int32Array.from({ length: Math.min(bs, count - start) }, (_, i) => start + i);
+      const raw = pixelBatch(src, idx, cfg.inChannels, size);
+      const feats = tf.tidy(() => {
+        const x = tf.div(tf.sub(raw, tf.tensor1d(mean)), tf.tensor1d(std)) as tf.Tensor4D;
+        const { clsPre, clsNorm } = enc.encode(x);
+        let f: tf.Tensor2D = opts.feature === 'post' ? clsNorm : clsPre;
+        if (opts.l2Normalize) f = tf.div(f, tf.maximum(tf.norm(f, 'euclidean', 1, true), 1e-12));
+        return f;
+      });
+      raw.dispose();
+      try {
+        out.set(await feats.data(), start * d); // async read: no GPU stall on webgpu
+      } finally {
+        feats.dispose();
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Runs MSN pretraining on the images. The first call starts a run from the
+   * current encoder's weights (batchSize, totalSteps, ... apply then); later
+   * calls continue it. Afterwards the run's target encoder is the one embed()
+   * uses. Rejects with name 'AbortError' after abortPretraining() or `signal`
+   * (the run stays consistent: save it or continue later).
+   */
+  async pretrain(
+    data: PixelData,
+    opts: PretrainRunOptions = {},
+    onProgress?: (p: PretrainProgress) => void,
+    onCheckpoint?: (bytes: Uint8Array, step: number) => void | Promise<void>,
+  ): Promise<PretrainSummary> {
+    this.assertAlive('pretrain');
+    if (this.run) throw new MsnValueError('A pretraining run is already in progress; await it or call abortPretraining() first.');
+    // The run is registered before the first await, so an abortPretraining() sent right after this call finds it.
+    const abort = new AbortController();
+    const outer = opts.signal;
+    const onOuterAbort = () => abort.abort();
+    if (outer?.aborted) abort.abort();
+    outer?.addEventListener('abort', onOuterAbort);
+    let resolveDone!: () => void;
+    this.run = { abort, done: new Promise<void>((r) => (resolveDone = r)) };
+    try {
+      await this.ready('pretrain');
+      if (typeof data !== 'object' || data === null) throw new MsnValueError('pretrain() expects { pixels, shape }.');
+      const src = checkPixels(data.pixels, data.shape, data.options);
+      const [{ datasetFromPixels }, { checkpointToBytes }] = await Promise.all([
+        import('../pretrain/source.js'),
+        import('../pretrain/checkpoint.js'),
+      ]);
+      const p = await this.ensurePretrainer(opts);
+      const { data: px, channels } = pretrainPixels(src);
+      const dataset = datasetFromPixels(px, src.shape.count, src.shape.height, src.shape.width, channels);
+      const summary = await p.fit(dataset, {
+        steps: opts.steps,
+        signal: abort.signal,
+        checkpointEvery: opts.checkpointEvery,
+        onProgress: onProgress && ((e) => {
+          const ev: PretrainProgress = {
+            step: e.step, iteration: e.iteration, epoch: e.epoch, loss: e.loss, ce: e.ce, memax: e.memax, lr: e.lr,
+            numProtosUsed: e.numProtosUsed, skipped: e.skipped, imagesPerSec: e.imagesPerSec, etaSec: e.etaSec,
+          };
+          try {
+            const r = onProgress(ev) as unknown;
+            if (r instanceof Promise) r.catch(() => undefined);
+          } catch {
+            // A failing progress callback must not stop training.
+          }
+        }),
+        onCheckpoint: onCheckpoint && (async (c) => onCheckpoint(checkpointToBytes(c), c.step)),
+      });
+      return { steps: summary.steps, skippedSteps: summary.skippedSteps, totalStep: p.step, lastLoss: summary.lastLoss, seconds: summary.seconds };
+    } finally {
+      outer?.removeEventListener('abort', onOuterAbort);
+      this.fingerprintCache = undefined; // the target encoder moved
+      this.run = undefined;
+      resolveDone();
+    }
+  }
+
+  /** The run, created on first use from the current encoder's weights. */
+  private async ensurePretrainer(opts: PretrainRunOptions): Promise<Pretrainer> {
+    if (this.pretrainer) {
+      const given = RUN_KEYS.filter((k) => opts[k] !== undefined);
+      if (given.length) {
+        throw new MsnConfigError(
+          `A pretraining run already exists (step ${this.pretrainer.step}); ${given.join(', ')} can only be set when it starts. ` +
+            'Pass only steps/checkpointEvery to continue it.',
+        );
+      }
+      return this.pretrainer;
+    }
+    const [{ Pretrainer }, { pretrainConfig }] = await Promise.all([import('../pretrain/pretrainer.js'), import('../pretrain/config.js')]);
+    const enc = this.encoder;
+    const cfg = enc.cfg;
+    const config = pretrainConfig({
+      model: cfg,
+      views: { mean: this.preprocess.mean, std: this.preprocess.std },
+      batchSize: opts.batchSize,
+      totalSteps: opts.totalSteps ?? opts.steps,
+      warmupSteps: opts.warmupSteps,
+      seed: opts.seed ?? this.seed,
+      ...(opts.lr ? { lr: { start: 2e-4, ref: 1e-3, final: 1e-6, ...opts.lr } } : {}),
+    });
+    // A fresh run from the current weights: online = target = encoder, zero
+    // AdamW moments (identical to Pretrainer.create for an untouched preset).
+    const { params, buffers } = enc.getWeights();
+    const protos = this.prototypes ?? initPrototypes(cfg, config.seed + 1);
+    const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
+    const put = (prefix: string, arrays: NamedArrays) => {
+      for (const [k, v] of Object.entries(arrays)) tensors[prefix + k] = v;
+    };
+    put('encoder/', params);
+    put('encoder_buffers/', buffers);
+    put('target/', params);
+    put('target_buffers/', buffers);
+    const protoShape = [cfg.numPrototypes, cfg.outputDim];
+    tensors['prototypes'] = { shape: protoShape, data: protos };
+    for (const [k, v] of [...Object.entries(params), ['prototypes', { shape: protoShape, data: protos }] as const]) {
+      tensors[`adam_m/${k}`] = { shape: v.shape, data: new Float32Array(v.data.length) };
+      tensors[`adam_v/${k}`] = { shape: v.shape, data: new Float32Array(v.data.length) };
+    }
+    const p = Pretrainer.fromCheckpoint({
+      config, step: 0, iteration: 0, numBatchesTracked: { encoder: enc.numBatchesTracked, target: enc.numBatchesTracked }, tensors,
+    });
+    this.model?.dispose();
+    this.model = undefined;
+    this.prototypes = undefined;
+    this.pretrainer = p;
+    this.source = 'pretrained';
+    return p;
+  }
+
+  /** Stops a running pretrain() at the next step boundary. */
+  async abortPretraining(): Promise<void> {
+    this.run?.abort.abort();
+  }
+
+  /** The pretraining run as bytes (tensor container with CRC-32s): resume with loadCheckpoint(). */
+  async saveCheckpoint(): Promise<Uint8Array> {
+    await this.ready('saveCheckpoint');
+    if (!this.pretrainer) throw new MsnValueError('There is no pretraining run to save: call pretrain() or loadCheckpoint() first.');
+    const { checkpointToBytes } = await import('../pretrain/checkpoint.js');
+    return checkpointToBytes(this.pretrainer.checkpoint());
+  }
+
+  /** Replaces the model and the run with a checkpoint's (exact resume). */
+  async loadCheckpoint(bytes: Uint8Array): Promise<Capabilities> {
+    await this.ready('loadCheckpoint');
+    if (this.run) throw new MsnValueError('A pretraining run is in progress; abort it before loading a checkpoint.');
+    if (!(bytes instanceof Uint8Array)) throw new MsnValueError('loadCheckpoint() expects a Uint8Array.');
+    const [{ Pretrainer }, { checkpointFromBytes }] = await Promise.all([import('../pretrain/pretrainer.js'), import('../pretrain/checkpoint.js')]);
+    const p = Pretrainer.fromCheckpoint(checkpointFromBytes(bytes));
+    this.pretrainer?.dispose();
+    this.model?.dispose();
+    this.model = undefined;
+    this.prototypes = undefined;
+    this.pretrainer = p;
+    this.preprocess = { mean: [...p.config.views.mean], std: [...p.config.views.std] };
+    this.source = 'checkpoint';
+    this.fingerprintCache = undefined;
+    return this.describe();
+  }
+
+  private async features(input: FeatureOrPixels, count?: number): Promise<FeatureMatrix> {
+    if (typeof input !== 'object' || input === null) throw new MsnValueError('Expected { features } or { pixels, shape }.');
+    if ('features' in input) {
+      const data = input.features;
+      if (!(data instanceof Float32Array)) throw new MsnValueError('features must be a Float32Array (count x dim, row-major).');
+      const n = input.count ?? count;
+      if (n === undefined || !Number.isInteger(n) || n < 1 || data.length % n !== 0) {
+        throw new MsnShapeError(`features has ${data.length} values, which is not a whole number of rows for count ${String(n)}.`);
+      }
+      return { data, count: n, dim: data.length / n };
+    }
+    const src = checkPixels(input.pixels, input.shape, input.options);
+    return { data: await this.embedChecked(src, input.options ?? {}), count: src.shape.count, dim: this.config.embedDim };
+  }
+
+  /** Fits a head on features (or on images, embedded first); returns its id. */
+  async fitHead(input: FitHeadInput): Promise<string> {
+    await this.ready('fitHead');
+    const labels = input?.labels;
+    if (!Array.isArray(labels) || !labels.every((l) => typeof l === 'string')) throw new MsnValueError('labels must be an array of strings.');
+    const matrix = await this.features(input, labels.length);
+    if (matrix.count !== labels.length) throw new MsnShapeError(`Got ${matrix.count} examples but ${labels.length} labels.`);
+    const fp = await this.fingerprint();
+    const common = { encoderFingerprint: fp, unknownThreshold: input.unknownThreshold };
+    const kind = input.kind ?? 'linear';
+    let head: AnyHead;
+    if (kind === 'linear') head = fitLinearHead(matrix, labels, { ...common, l2: input.l2 });
+    else if (kind === 'centroid') head = fitCentroidHead(matrix, labels, { ...common, temperature: input.temperature });
+    else if (kind === 'knn') head = fitKnnHead(matrix, labels, { ...common, k: input.k, temperature: input.temperature });
+    else throw new MsnConfigError(`kind must be 'linear', 'centroid' or 'knn', got ${JSON.stringify(kind)}.`);
+    return this.addHead(head);
+  }
+
+  private addHead(head: AnyHead): string {
+    const id = `head-${this.nextHead++}`;
+    this.heads.set(id, head);
+    return id;
+  }
+
+  private head(id: string): AnyHead {
+    const h = this.heads.get(id);
+    if (!h) throw new MsnValueError(`No head '${String(id)}' in this engine (known: ${[...this.heads.keys()].join(', ') || 'none'}).`);
+    return h;
+  }
+
+  /** Class probabilities and labels for features or images. */
+  async predict(headId: string, input: FeatureOrPixels, opts: PredictOptions = {}): Promise<Prediction> {
+    await this.ready('predict');
+    const head = this.head(headId);
+    if (!('features' in input)) {
+      const fp = await this.fingerprint();
+      if (head.encoderFingerprint !== fp) {
+        throw new MsnConfigError(
+          `Head '${headId}' was fitted on features of encoder '${head.encoderFingerprint}', but the current encoder is '${fp}' ` +
+            '(it changed through pretraining or a checkpoint). Refit the head on the current encoder.',
+        );
+      }
+    }
+    const matrix = await this.features(input, 'features' in input ? input.count ?? (input.features.length / head.featureDim) : undefined);
+    return head.predict(matrix, opts);
+  }
+
+  /** The head as bytes (versioned bundle with a checksum and the encoder fingerprint). */
+  async saveHead(headId: string): Promise<Uint8Array> {
+    await this.ready('saveHead');
+    return bundleToBytes(this.head(headId).toBundle());
+  }
+
+  /** Loads a head saved by saveHead(); MsnConfigError if it was fitted on another encoder. */
+  async loadHead(bytes: Uint8Array): Promise<string> {
+    await this.ready('loadHead');
+    return this.addHead(loadHeadBundle(bytes, { expectedFingerprint: await this.fingerprint() }));
+  }
+
+  async deleteHead(headId: string): Promise<void> {
+    this.assertAlive('deleteHead');
+    this.head(headId);
+    this.heads.delete(headId);
+  }
+
+  /** Backend (and why the others were not used), model, run and heads. */
+  async capabilities(): Promise<Capabilities> {
+    await this.ready('capabilities');
+    return this.describe();
+  }
+
+  private async describe(): Promise<Capabilities> {
+    const sel = this.selection!;
+    const p = this.pretrainer;
+    return {
+      backend: sel.backend,
+      requested: sel.requested,
+      backends: structuredClone(sel.backends),
+      ...(sel.wasm ? { wasm: { ...sel.wasm } } : {}),
+      ...(sel.webgpu ? { webgpu: { ...sel.webgpu } } : {}),
+      crossOriginIsolated: Boolean((globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated),
+      host: this.host,
+      model: { config: { ...this.config }, fingerprint: await this.fingerprint(), preprocess: structuredClone(this.preprocess), source: this.source },
+      ...(p ? { pretraining: { step: p.step, totalSteps: p.config.totalSteps, batchSize: p.config.batchSize } } : {}),
+      heads: [...this.heads.keys()],
+      tfjsVersion: tf.version_core,
+    };
+  }
+
+  /** tfjs memory of this thread (numTensors stays flat across calls; see the tests). */
+  async memory(): Promise<MemoryInfo> {
+    const m = tf.memory();
+    return { numTensors: m.numTensors, numBytes: m.numBytes };
+  }
+
+  /** Health check: the byte length of `data` as received (measures the transport, does no work). */
+  async ping(data?: ArrayBufferView): Promise<number> {
+    this.assertAlive('ping');
+    return data?.byteLength ?? 0;
+  }
+
+  /** Stops a run, frees every tensor; later calls throw MsnDisposedError. Idempotent. */
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    if (this.run) {
+      this.run.abort.abort();
+      await this.run.done;
+    }
+    try {
+      await this.initializing;
+    } catch {
+      // A failed init leaves nothing to free beyond what exists below.
+    }
+    this.pretrainer?.dispose();
+    this.model?.dispose();
+    this.pretrainer = undefined;
+    this.model = undefined;
+    this.heads.clear();
+  }
+
+  private assertAlive(what: string): void {
+    if (this.disposed) throw new MsnDisposedError(`${what}() called after dispose(); create a new client.`);
+  }
+}
+export function createEngine(opts: EngineOptions = {}): MsnEngine {
+  return new MsnEngine(opts);
+}
