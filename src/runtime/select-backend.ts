@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { MsnBackendError, MsnConfigError } from '../errors.js';
 import { batchNorm, gelu, layerNorm, linear } from '../model/layers.js';
-import type { BackendName, BackendRequest, BackendStatus } from './api.js';
+import type { BackendName, BackendRequest, BackendStatus, Capabilities } from './api.js';
 import { setWasmDirectory, useBackend } from './backend.js';
 
 /**
@@ -35,13 +35,8 @@ export interface SelectOptions {
   probeTolerance?: number;
 }
 
-export interface BackendSelection {
-  backend: BackendName;
-  requested: BackendRequest;
-  backends: Record<BackendName, BackendStatus>;
-  wasm?: { simd: boolean; threads: boolean; numThreads: number };
-  webgpu?: { adapter: string; probeMaxError: number };
-}
+/** What selection decided: the backend part of the engine's capabilities. */
+export type BackendSelection = Pick<Capabilities, 'backend' | 'requested' | 'backends' | 'wasm' | 'webgpu'>;
 
 const ORDER: BackendName[] = ['webgpu', 'wasm', 'cpu'];
 
