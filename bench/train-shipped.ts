@@ -5,7 +5,9 @@
  * card's learning curve. Wall time counts only this process's training time,
  * and carries over across resumes (stored next to the checkpoint).
  *   npx tsx bench/train-shipped.ts --config models/msn-mnist-micro/recipe.json --work <dir> [--resume]
- *     [--marks 15,30,60,120] [--stop-after-min N]
+ *     [--marks 15,30,60,120] [--stop-after-min N] [--until-step N]
+ * --until-step continues past the planned totalSteps (the schedules keep their
+ * original horizon, 1.25 x totalSteps).
  */
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,6 +25,7 @@ const ckptPath = join(work, 'run.msnckpt');
 const clockPath = join(work, 'clock.json');
 const marks = (arg('marks', '15,30,60,120') as string).split(',').map(Number);
 const stopAfter = Number(arg('stop-after-min', 'Infinity'));
+const untilArg = arg('until-step');
 tf.env().set('PROD', true);
 await useBackend('wasm');
 const mnist = readIdxFolder(DEFAULT_DATA_DIR);
@@ -39,9 +42,10 @@ const save = async () => {
   await saveCheckpointFile(ckptPath, p.checkpoint());
   writeFileSync(clockPath, JSON.stringify({ trainedSec, step: p.step }));
 };
-while (p.step < p.config.totalSteps && (trainedSec - startSec) / 60 < stopAfter) {
+const until = untilArg ? Number(untilArg) : p.config.totalSteps;
+while (p.step < until && (trainedSec - startSec) / 60 < stopAfter) {
   await p.fit(train, {
-    steps: Math.min(100, p.config.totalSteps - p.step),
+    steps: Math.min(100, until - p.step),
     onProgress: (e) => {
       trainedSec = startSec + (performance.now() - t0) / 1000;
       if (performance.now() - last > 60_000) {
