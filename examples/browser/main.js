@@ -3,7 +3,7 @@ import { createMsn } from '../../dist/client.js';
 
 const out = document.getElementById('out');
 const pad = document.getElementById('pad');
-const ctx = pad.getContext('2d');
+const ctx = pad.getContext('2d', { willReadFrequently: true });
 const clear = () => { ctx.fillStyle = '#000'; ctx.fillRect(0, 0, 28, 28); };
 clear();
 let drawing = false;
