@@ -14,7 +14,8 @@ import { createTrainState, disposeTrainState } from '../train/state.js';
 import { MsnTrainState, StepMetrics, TrainHyper, trainStep } from '../train/step.js';
 import { Rng } from '../util/rng.js';
 import { PretrainConfig, PretrainOptions, pretrainConfig, scheduleConfig, validatePretrainConfig } from './config.js';
-import { ImageDataset } from './source.js';
+import * as tf from '@tensorflow/tfjs-core';
+import { ImageDataset, ImageLike, datasetFromImages, datasetFromTensor } from './source.js';
 import { disposeBatch, makeViews } from './views.js';
 
 export interface ProgressEvent extends StepMetrics {
@@ -142,19 +143,42 @@ export class Pretrainer {
     return { indices: this.permCache.perm.subarray(pos * b, (pos + 1) * b), epoch };
   }
 
-  /** Runs MSN iterations over `dataset`. Rejects with name 'AbortError' when `signal` aborts (state stays consistent). */
-  async fit(dataset: ImageDataset, opts: FitOptions = {}): Promise<FitSummary> {
+  /**
+   * Runs MSN iterations over `source`: an in-memory dataset (random access:
+   * seeded epoch order, exact resume) or an async iterable of batches
+   * (tensors [n, H, W, C] in [0, 1] or ImageData-like arrays), used in the
+   * order they come; a stream must replay the same batches for a resume to
+   * be exact. Rejects with name 'AbortError' when `signal` aborts (the state
+   * stays consistent).
+   */
+  async fit(source: ImageDataset | AsyncIterable<tf.Tensor4D | ImageLike[]>, opts: FitOptions = {}): Promise<FitSummary> {
     this.assertAlive();
     const cfg = this.config;
-    if (dataset.count < cfg.batchSize) {
-      throw new MsnValueError(`The dataset has ${dataset.count} images, fewer than one batch of ${cfg.batchSize}; add images or lower batchSize.`);
+    const stream = isAsyncIterable(source) ? source[Symbol.asyncIterator]() : undefined;
+    const dataset = stream ? undefined : (source as ImageDataset);
+    let perEpoch = 0;
+    if (dataset) {
+      if (dataset.count < cfg.batchSize) {
+        throw new MsnValueError(`The dataset has ${dataset.count} images, fewer than one batch of ${cfg.batchSize}; add images or lower batchSize.`);
+      }
+      if (dataset.height < cfg.model.patchSize || dataset.width < cfg.model.patchSize) {
+        throw new MsnShapeError(`Images of ${dataset.height}x${dataset.width} px are smaller than one ${cfg.model.patchSize} px patch.`);
+      }
+      perEpoch = Math.floor(dataset.count / cfg.batchSize);
+    } else if (opts.epochs !== undefined) {
+      throw new MsnValueError('epochs needs a dataset with a known size; pass steps for a stream of batches.');
     }
-    if (dataset.height < cfg.model.patchSize || dataset.width < cfg.model.patchSize) {
-      throw new MsnShapeError(`Images of ${dataset.height}x${dataset.width} px are smaller than one ${cfg.model.patchSize} px patch.`);
-    }
-    const perEpoch = Math.floor(dataset.count / cfg.batchSize);
     const target = opts.epochs !== undefined ? opts.epochs * perEpoch : opts.steps ?? Math.max(0, cfg.totalSteps - this.state.step);
     if (!Number.isInteger(target) || target < 0) throw new MsnValueError(`steps/epochs must give a whole number of steps >= 0, got ${target}.`);
+    const nextImages = async (): Promise<{ images: tf.Tensor4D; epoch: number } | undefined> => {
+      if (dataset) {
+        const { indices, epoch } = this.batchIndices(dataset, this.iteration);
+        return { images: dataset.batch(indices, cfg.model.inChannels), epoch };
+      }
+      const item = await stream!.next();
+      if (item.done) return undefined;
+      return { images: streamBatch(item.value, cfg.model.inChannels, cfg.model.patchSize), epoch: 0 };
+    };
     const every = opts.checkpointEvery ?? 0;
     const t0 = performance.now();
     let done = 0;
@@ -163,9 +187,10 @@ export class Pretrainer {
     let lastLoss = NaN;
     while (done < target) {
       if (opts.signal?.aborted) throw new MsnAbortError(`Pretraining stopped at step ${this.state.step} (aborted); the state is consistent and can be saved.`);
-      const { indices, epoch } = this.batchIndices(dataset, this.iteration);
+      const next = await nextImages();
+      if (!next) break; // the stream ended
+      const { images, epoch } = next;
       const rng = new Rng(mix(cfg.seed, VIEW_STREAM, this.iteration));
-      const images = dataset.batch(indices, cfg.model.inChannels);
       const batch = makeViews(images, cfg.model, cfg.views, rng);
       images.dispose();
       let m: StepMetrics;
@@ -242,3 +267,14 @@ export async function createPretrainer(opts: PretrainOptions = {}): Promise<Pret
   return Pretrainer.create(opts);
 }
 
+function isAsyncIterable(x: unknown): x is AsyncIterable<unknown> {
+  return typeof (x as AsyncIterable<unknown>)?.[Symbol.asyncIterator] === 'function';
+}
+
+/** One streamed batch as [n, H, W, outChannels] in [0, 1] (the caller disposes it). */
+function streamBatch(item: tf.Tensor4D | ImageLike[], outChannels: number, patch: number): tf.Tensor4D {
+  const ds = Array.isArray(item) ? datasetFromImages(item) : datasetFromTensor(item);
+  if (ds.count < 2) throw new MsnValueError(`A streamed batch needs at least 2 images (BatchNorm statistics), got ${ds.count}.`);
+  if (ds.height < patch || ds.width < patch) throw new MsnShapeError(`Streamed images of ${ds.height}x${ds.width} px are smaller than one ${patch} px patch.`);
+  return ds.batch(Int32Array.from({ length: ds.count }, (_, i) => i), outChannels);
+}

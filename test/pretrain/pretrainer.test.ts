@@ -118,6 +118,29 @@ describe('Pretrainer on wasm', () => {
     p.dispose();
   });
 
+  it('trains from an async iterable of batches (tensors or ImageData-like arrays) until it ends', async () => {
+    const p = Pretrainer.create(TINY);
+    async function* batches() {
+      for (let i = 0; i < 3; i++) yield data.batch(Int32Array.from({ length: 8 }, (_, j) => (8 * i + j) % 64), 1);
+      const img = (v: number) => ({ data: new Uint8Array(16 * 16 * 4).fill(v), width: 16, height: 16 });
+      yield [img(10), img(200), img(90), img(30)];
+    }
+    const before = tf.memory().numTensors;
+    const steps: number[] = [];
+    const summary = await p.fit(batches(), { steps: 10, onProgress: (e) => steps.push(e.step) });
+    expect(summary.steps).toBe(4); // the stream ended after 4 batches
+    expect(steps).toEqual([1, 2, 3, 4]);
+    expect(p.step).toBe(4);
+    // the yielded tensors belong to the caller; nothing of the pretrainer's is left behind
+    expect(tf.memory().numTensors - before).toBe(3);
+    await expect(p.fit(batches(), { epochs: 1 })).rejects.toMatchObject({ name: 'MsnValueError', message: expect.stringMatching(/stream/) });
+    async function* tooSmall() {
+      yield [{ data: new Uint8Array(16 * 16), width: 16, height: 16 }];
+    }
+    await expect(p.fit(tooSmall(), { steps: 1 })).rejects.toMatchObject({ name: 'MsnValueError', message: expect.stringMatching(/at least 2 images/) });
+    p.dispose();
+  });
+
   it('rejects bad sources with clear errors', async () => {
     const p = Pretrainer.create(TINY);
     expect(() => datasetFromImages([])).toThrow(expect.objectContaining({ name: 'MsnValueError', message: expect.stringMatching(/empty/) }));
