@@ -86,8 +86,8 @@ const engineFromWorkerBundle = {
 
 export default [
   {
-    input: { index: 'src/index.ts', core: 'src/core.ts' },
-    external,
+    input: { index: 'src/index.ts', core: 'src/core.ts', node: 'src/node.ts' },
+    external: (id) => external(id) || ['pngjs', 'jpeg-js'].includes(id),
     output: { dir: 'dist', format: 'es', sourcemap: true, entryFileNames: '[name].js', chunkFileNames: 'chunks/[name]-[hash].js' },
     plugins: [nodeResolve(), typescript({ tsconfig: './tsconfig.build.json' })],
   },

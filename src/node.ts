@@ -1,0 +1,10 @@
+/**
+ * msn-web/node: Node-only helpers (files and folders). Never imported by the
+ * browser entries.
+ */
+export { readIdxFile, readIdxFolder } from './data/idx-node.js';
+export type { IdxDataset } from './data/idx-node.js';
+export { loadImageFolder, decodeImageFile } from './data/folder-node.js';
+export { saveCheckpointFile, loadCheckpointFile } from './pretrain/checkpoint-node.js';
+export { loadModelFromDirectory, readModelDirectory, writeModelDirectory } from './io/model-loader-node.js';
+export { writeFileAtomic, readFileChecked } from './io/atomic-file.js';
