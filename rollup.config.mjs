@@ -86,10 +86,19 @@ const engineFromWorkerBundle = {
 
 export default [
   {
-    input: { index: 'src/index.ts', core: 'src/core.ts', node: 'src/node.ts' },
-    external: (id) => external(id) || ['pngjs', 'jpeg-js'].includes(id),
-    output: { dir: 'dist', format: 'es', sourcemap: true, entryFileNames: '[name].js', chunkFileNames: 'chunks/[name]-[hash].js' },
+    // One file per entry (dynamic imports inlined): a shared chunk would move
+    // the client, and its worker URL relative to import.meta.url, out of
+    // dist/index.js. Lazy loading matters in the worker bundle (build 3).
+    input: { index: 'src/index.ts' },
+    external,
+    output: { dir: 'dist', format: 'es', sourcemap: true, entryFileNames: '[name].js', inlineDynamicImports: true },
     plugins: [nodeResolve(), typescript({ tsconfig: './tsconfig.build.json' })],
+  },
+  {
+    input: { core: 'src/core.ts' },
+    external,
+    output: { dir: 'dist', format: 'es', sourcemap: false, entryFileNames: '[name].js', inlineDynamicImports: true },
+    plugins: [nodeResolve(), tsNoDecl('dist')],
   },
   {
     input: { 'msn.node-worker': 'workers/msn.node-worker.ts' },
@@ -115,6 +124,14 @@ export default [
     external: nodeBuiltins,
     output: { dir: 'dist', format: 'es', entryFileNames: '[name].js', inlineDynamicImports: true, paths: { [WORKER_BUNDLE]: './worker/msn.worker.js' } },
     plugins: [engineFromWorkerBundle, nodeResolve({ browser: true, preferBuiltins: false }), tsNoDecl('dist')],
+  },
+  {
+    // msn-web/node: its own build, so its shared modules never pull the
+    // client (and its worker URL) out of dist/index.js into a chunk.
+    input: { node: 'src/node.ts' },
+    external: (id) => external(id) || ['pngjs', 'jpeg-js'].includes(id),
+    output: { dir: 'dist', format: 'es', entryFileNames: '[name].js', inlineDynamicImports: true },
+    plugins: [nodeResolve({ preferBuiltins: true }), tsNoDecl('dist')],
   },
   {
     input: { main: 'src/cli/main.ts' },
