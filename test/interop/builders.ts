@@ -239,3 +239,13 @@ export function mulberry32(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** "Name: message" of what fn throws, or 'no error'. */
+export const err = (fn: () => unknown): string => {
+  try {
+    fn();
+  } catch (e) {
+    return `${(e as Error).name}: ${(e as Error).message}`;
+  }
+  return 'no error';
+};

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PyDict, PyTuple, unpickle, type PyValue } from '../../src/interop/pickle.js';
-import { fromHex, PickleWriter } from './builders.js';
+import { fromHex, PickleWriter, err } from './builders.js';
 
 /**
  * Made with CPython 3.11 `pickle.dumps(obj, protocol=p)` for
@@ -27,14 +27,6 @@ function plain(v: PyValue): unknown {
   if (Array.isArray(v)) return v.map(plain);
   return v;
 }
-const err = (fn: () => unknown): string => {
-  try {
-    fn();
-  } catch (e) {
-    return `${(e as Error).name}: ${(e as Error).message}`;
-  }
-  return 'no error';
-};
 
 describe('unpickle', () => {
   it.each([

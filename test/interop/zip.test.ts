@@ -1,17 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { crc32, openZip } from '../../src/interop/zip.js';
-import { writeZip } from './builders.js';
+import { writeZip, err } from './builders.js';
 
 const fixture = new Uint8Array(readFileSync(new URL('../fixtures/msn/released_layout.pth.tar', import.meta.url)));
-const err = (fn: () => unknown): string => {
-  try {
-    fn();
-  } catch (e) {
-    return `${(e as Error).name}: ${(e as Error).message}`;
-  }
-  return 'no error';
-};
 const set32 = (b: Uint8Array, at: number, v: number) => new DataView(b.buffer, b.byteOffset).setUint32(at, v, true);
 const set16 = (b: Uint8Array, at: number, v: number) => new DataView(b.buffer, b.byteOffset).setUint16(at, v, true);
 

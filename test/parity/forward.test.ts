@@ -4,7 +4,7 @@
  * differs from the float32 reference by summation order only; NumPy float64
  * vs the reference differs by 1.6e-6).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../../src/runtime/backend.js';
 import { VisionTransformer } from '../../src/model/vit.js';
@@ -93,7 +93,3 @@ for (const backend of BACKENDS) {
     }
   });
 }
-
-afterAll(() => {
-  expect(tf.memory().numTensors).toBeGreaterThanOrEqual(0);
-});
