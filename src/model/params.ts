@@ -12,6 +12,7 @@
  * Everything else keeps the PyTorch shape.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import type { NamedArrays } from '../util/readback.js';
 import { MsnFormatError } from '../errors.js';
 import { Rng } from '../util/rng.js';
 import { VitConfig, baseGrid } from './config.js';
@@ -107,7 +108,7 @@ function initValues(spec: ParamSpec, cfg: VitConfig, rng: Rng): Float32Array {
 }
 
 /** Plain named arrays: what crosses worker boundaries and goes into files. */
-export type NamedArrays = Record<string, { shape: number[]; data: Float32Array }>;
+export type { NamedArrays };
 
 /** Fresh random weights (encoder + head) and buffers for `cfg`. */
 export function initWeights(cfg: VitConfig, seed: number): { params: NamedArrays; buffers: NamedArrays } {

@@ -1,10 +1,16 @@
 /** Boundary checks for model inputs. Every message says what was expected. */
 import * as tf from '@tensorflow/tfjs-core';
 import { MsnShapeError, MsnValueError } from '../errors.js';
+import { syncReadsAreSafe } from '../util/readback.js';
 import { VitConfig } from './config.js';
 
-/** Images must be NHWC float32 [B, H, W, C], C = cfg.inChannels, H, W >= one patch, finite. */
-export function assertImages(images: tf.Tensor, cfg: VitConfig, what = 'images'): asserts images is tf.Tensor4D {
+/**
+ * Images must be NHWC float32 [B, H, W, C], C = cfg.inChannels, H, W >= one
+ * patch, and (when `checkFinite`) finite. The finiteness check reads a flag
+ * back with dataSync(), so it defaults to off on WebGPU (util/readback.ts);
+ * the SDK's own entry points validate pixel arrays before they become tensors.
+ */
+export function assertImages(images: tf.Tensor, cfg: VitConfig, what = 'images', checkFinite = syncReadsAreSafe()): asserts images is tf.Tensor4D {
   if (!(images instanceof tf.Tensor)) {
     throw new MsnValueError(`${what}: expected a tf.Tensor of shape [batch, height, width, ${cfg.inChannels}].`);
   }
@@ -28,6 +34,7 @@ export function assertImages(images: tf.Tensor, cfg: VitConfig, what = 'images')
   if (images.dtype !== 'float32') {
     throw new MsnValueError(`${what}: expected dtype float32, got ${images.dtype}. Convert with tf.cast(x, 'float32').`);
   }
+  if (!checkFinite) return;
   const finite = tf.tidy(() => tf.all(tf.isFinite(images)).dataSync()[0]);
   if (!finite) throw new MsnValueError(`${what}: contains NaN or Infinity; check the image decoding and normalisation.`);
 }

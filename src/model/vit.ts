@@ -11,6 +11,7 @@ import { LAYER_NORM_EPS, VitConfig, baseGrid, validateConfig } from './config.js
 import { batchNorm, gelu, layerNorm, linear } from './layers.js';
 import { NamedArrays, bufferSpecs, initWeights, paramSpecs, toVariables } from './params.js';
 import { interpolatePosEmbed } from './pos-embed.js';
+import { readArrays, readArraysSync } from '../util/readback.js';
 import { assertImages, checkKeepIndices } from './validate.js';
 
 export type BnMode = 'train' | 'eval';
@@ -122,10 +123,12 @@ export class VisionTransformer {
   /**
    * Runs the trunk and returns the CLS token before and after the final norm.
    * The caller owns the results (call inside tf.tidy or dispose them).
+   * `checkFinite` (see validate.ts) reads one flag back synchronously; it is
+   * off by default on WebGPU, where callers check their arrays before upload.
    */
-  encode(images: tf.Tensor4D, opts: { keepPatches?: ArrayLike<number> } = {}): EncodeOutput {
+  encode(images: tf.Tensor4D, opts: { keepPatches?: ArrayLike<number>; checkFinite?: boolean } = {}): EncodeOutput {
     this.assertAlive();
-    assertImages(images, this.cfg);
+    assertImages(images, this.cfg, 'images', opts.checkFinite);
     return tf.tidy(() => {
       const { tokens, gh, gw } = this.patchEmbed(images);
       const [b, n, d] = tokens.shape;
@@ -170,26 +173,28 @@ export class VisionTransformer {
    * BatchNorm statistics are per group) and the outputs are concatenated in
    * group order: [sum of group batches, outputDim].
    */
-  forward(groups: ViewGroup[], opts: { bnMode: BnMode; updateStats?: boolean }): tf.Tensor2D {
+  forward(groups: ViewGroup[], opts: { bnMode: BnMode; updateStats?: boolean; checkFinite?: boolean }): tf.Tensor2D {
     if (groups.length === 0) throw new MsnShapeError('forward() needs at least one view group.');
     return tf.tidy(() => {
       const outs = groups.map((g) => {
-        const { clsNorm } = this.encode(g.images, { keepPatches: g.keepPatches });
+        const { clsNorm } = this.encode(g.images, { keepPatches: g.keepPatches, checkFinite: opts.checkFinite });
         return this.head(clsNorm, opts.bnMode, opts.updateStats ?? opts.bnMode === 'train');
       });
       return outs.length === 1 ? outs[0] : (tf.concat(outs, 0) as tf.Tensor2D);
     });
   }
 
-  /** Weights and buffers as plain arrays (our layout). */
+  /** Weights and buffers as plain arrays (our layout), read synchronously (cpu/wasm; see util/readback). */
   getWeights(): { params: NamedArrays; buffers: NamedArrays } {
     this.assertAlive();
-    const dump = (m: Map<string, tf.Variable>) => {
-      const out: NamedArrays = {};
-      for (const [k, v] of m) out[k] = { shape: v.shape.slice(), data: v.dataSync() as Float32Array };
-      return out;
-    };
-    return { params: dump(this.params), buffers: dump(this.buffers) };
+    return { params: readArraysSync(Object.fromEntries(this.params)), buffers: readArraysSync(Object.fromEntries(this.buffers)) };
+  }
+
+  /** getWeights() with asynchronous reads: works on every backend, WebGPU included. */
+  async readWeights(): Promise<{ params: NamedArrays; buffers: NamedArrays }> {
+    this.assertAlive();
+    const [params, buffers] = await Promise.all([readArrays(Object.fromEntries(this.params)), readArrays(Object.fromEntries(this.buffers))]);
+    return { params, buffers };
   }
 
   /** Overwrites all weights and buffers (shapes are checked). */

@@ -11,7 +11,8 @@
 import { MsnAbortError, MsnNumericalError, MsnShapeError, MsnValueError } from '../errors.js';
 import { makeSchedules, Schedules } from '../train/schedules.js';
 import { createTrainState, disposeTrainState } from '../train/state.js';
-import { MsnTrainState, StepMetrics, TrainHyper, trainStep } from '../train/step.js';
+import { MsnTrainState, StepMetrics, TrainHyper, trainStepAsync } from '../train/step.js';
+import { NamedArrays, NamedTensors, readArrays, readArraysSync } from '../util/readback.js';
 import { Rng } from '../util/rng.js';
 import { PretrainConfig, PretrainOptions, pretrainConfig, scheduleConfig, validatePretrainConfig } from './config.js';
 import * as tf from '@tensorflow/tfjs-core';
@@ -195,7 +196,7 @@ export class Pretrainer {
       images.dispose();
       let m: StepMetrics;
       try {
-        m = trainStep(this.state, batch, this.hyper, this.schedules);
+        m = await trainStepAsync(this.state, batch, this.hyper, this.schedules);
       } finally {
         disposeBatch(batch);
       }
@@ -220,30 +221,44 @@ export class Pretrainer {
           `${bad} consecutive steps had a non-finite loss or gradient (last loss ${m.loss}); stopped at step ${this.state.step} with the last good weights. Lower lr or check the images.`,
         );
       }
-      if (every > 0 && !m.skipped && this.state.step % every === 0 && opts.onCheckpoint) await opts.onCheckpoint(this.checkpoint());
+      if (every > 0 && !m.skipped && this.state.step % every === 0 && opts.onCheckpoint) await opts.onCheckpoint(await this.readCheckpoint());
       await new Promise((r) => setTimeout(r, 0)); // let abort signals and messages through
     }
-    if (opts.onCheckpoint && done > 0 && !(every > 0 && this.state.step % every === 0)) await opts.onCheckpoint(this.checkpoint());
+    if (opts.onCheckpoint && done > 0 && !(every > 0 && this.state.step % every === 0)) await opts.onCheckpoint(await this.readCheckpoint());
     return { steps: done, skippedSteps: skipped, lastLoss, seconds: (performance.now() - t0) / 1000 };
   }
 
-  /** A snapshot of the whole run as plain data. */
+  /** A snapshot of the whole run as plain data (synchronous reads: cpu/wasm; see readCheckpoint). */
   checkpoint(): CheckpointData {
+    return this.snapshot(readArraysSync(this.stateTensors()));
+  }
+
+  /** checkpoint() with asynchronous reads: works on every backend, WebGPU included. */
+  async readCheckpoint(): Promise<CheckpointData> {
+    return this.snapshot(await readArrays(this.stateTensors()));
+  }
+
+  /** Every tensor of the run under its checkpoint name. */
+  private stateTensors(): NamedTensors {
     this.assertAlive();
-    const tensors: CheckpointData['tensors'] = {};
-    const enc = this.state.encoder.getWeights();
-    const tgt = this.state.target.getWeights();
-    for (const [k, v] of Object.entries(enc.params)) tensors[`encoder/${k}`] = v;
-    for (const [k, v] of Object.entries(enc.buffers)) tensors[`encoder_buffers/${k}`] = v;
-    for (const [k, v] of Object.entries(tgt.params)) tensors[`target/${k}`] = v;
-    for (const [k, v] of Object.entries(tgt.buffers)) tensors[`target_buffers/${k}`] = v;
-    tensors['prototypes'] = { shape: this.state.prototypes.shape.slice(), data: this.state.prototypes.dataSync() as Float32Array };
-    const opt = this.state.optimizer.getState();
-    for (const [k, mv] of Object.entries(opt.moments)) {
-      const shape = k === 'prototypes' ? tensors['prototypes'].shape : enc.params[k].shape;
-      tensors[`adam_m/${k}`] = { shape, data: mv.m };
-      tensors[`adam_v/${k}`] = { shape, data: mv.v };
+    const { encoder, target, prototypes, optimizer } = this.state;
+    const out: NamedTensors = {};
+    const put = (prefix: string, m: Map<string, tf.Tensor>) => {
+      for (const [k, v] of m) out[prefix + k] = v;
+    };
+    put('encoder/', encoder.params);
+    put('encoder_buffers/', encoder.buffers);
+    put('target/', target.params);
+    put('target_buffers/', target.buffers);
+    out['prototypes'] = prototypes;
+    for (const [k, { m, v }] of optimizer.momentVariables()) {
+      out[`adam_m/${k}`] = m;
+      out[`adam_v/${k}`] = v;
     }
+    return out;
+  }
+
+  private snapshot(tensors: NamedArrays): CheckpointData {
     return {
       config: this.config, step: this.state.step, iteration: this.iteration,
       numBatchesTracked: { encoder: this.state.encoder.numBatchesTracked, target: this.state.target.numBatchesTracked },

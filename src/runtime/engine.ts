@@ -113,7 +113,7 @@ export class MsnEngine implements MsnApi {
     this.source = source;
     // Warm-up: the first forward pass compiles kernels (shaders on WebGPU).
     const s = data.config.imgSize;
-    const warm = tf.tidy(() => this.model!.encode(tf.zeros([1, s, s, data.config.inChannels]) as tf.Tensor4D).clsPre);
+    const warm = tf.tidy(() => this.model!.encode(tf.zeros([1, s, s, data.config.inChannels]) as tf.Tensor4D, { checkFinite: false }).clsPre);
     await warm.data();
     warm.dispose();
     return this.describe();
@@ -154,7 +154,7 @@ export class MsnEngine implements MsnApi {
   private fingerprint(): Promise<string> {
     if (!this.fingerprintCache) {
       const enc = this.encoder;
-      this.fingerprintCache = encoderFingerprint(enc.cfg, enc.getWeights().params);
+      this.fingerprintCache = enc.readWeights().then((w) => encoderFingerprint(enc.cfg, w.params));
     }
     return this.fingerprintCache;
   }
@@ -197,7 +197,7 @@ export class MsnEngine implements MsnApi {
       const raw = pixelBatch(src, idx, cfg.inChannels, size);
       const feats = tf.tidy(() => {
         const x = tf.div(tf.sub(raw, tf.tensor1d(mean)), tf.tensor1d(std)) as tf.Tensor4D;
-        const { clsPre, clsNorm } = enc.encode(x);
+        const { clsPre, clsNorm } = enc.encode(x, { checkFinite: false }); // checkPixels checked every value
         let f: tf.Tensor2D = opts.feature === 'post' ? clsNorm : clsPre;
         if (opts.l2Normalize) f = tf.div(f, tf.maximum(tf.norm(f, 'euclidean', 1, true), 1e-12));
         return f;
@@ -299,7 +299,7 @@ export class MsnEngine implements MsnApi {
     });
     // A fresh run from the current weights: online = target = encoder, zero
     // AdamW moments (identical to Pretrainer.create for an untouched preset).
-    const { params, buffers } = enc.getWeights();
+    const { params, buffers } = await enc.readWeights();
     const protos = this.prototypes ?? initPrototypes(cfg, config.seed + 1);
     const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
     const put = (prefix: string, arrays: NamedArrays) => {
@@ -336,7 +336,7 @@ export class MsnEngine implements MsnApi {
     await this.ready('saveCheckpoint');
     if (!this.pretrainer) throw new MsnValueError('There is no pretraining run to save: call pretrain() or loadCheckpoint() first.');
     const { checkpointToBytes } = await import('../pretrain/checkpoint.js');
-    return checkpointToBytes(this.pretrainer.checkpoint());
+    return checkpointToBytes(await this.pretrainer.readCheckpoint());
   }
 
   /** Replaces the model and the run with a checkpoint's (exact resume). */

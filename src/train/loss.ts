@@ -96,13 +96,30 @@ export function msnTargets(
   });
 }
 
-/** Collapse diagnostics of targets [B, K] (reads three numbers back). */
+/**
+ * Collapse diagnostics of targets [B, K] as one float32 vector, to be read
+ * back with the step's other numbers: [mean max, mean min, argmax of each row].
+ */
+export function diagnosticsTensor(targets: tf.Tensor2D): tf.Tensor1D {
+  return tf.tidy(() =>
+    tf.concat([tf.reshape(tf.mean(tf.max(targets, 1)), [1]), tf.reshape(tf.mean(tf.min(targets, 1)), [1]), tf.cast(tf.argMax(targets, 1), 'float32')]) as tf.Tensor1D,
+  );
+}
+
+/** Decodes diagnosticsTensor's values. */
+export function decodeDiagnostics(values: ArrayLike<number>): TargetDiagnostics {
+  const rows = Array.prototype.slice.call(values, 2) as number[];
+  return { numProtosUsed: new Set(rows).size, maxTarget: values[0], minTarget: values[1] };
+}
+
+/** Collapse diagnostics of targets [B, K] (one synchronous read). */
 export function targetDiagnostics(targets: tf.Tensor2D): TargetDiagnostics {
-  const [arg, mx, mn] = tf.tidy(() => [tf.argMax(targets, 1), tf.mean(tf.max(targets, 1)), tf.mean(tf.min(targets, 1))]);
-  const used = new Set(arg.dataSync()).size;
-  const out = { numProtosUsed: used, maxTarget: mx.dataSync()[0], minTarget: mn.dataSync()[0] };
-  tf.dispose([arg, mx, mn]);
-  return out;
+  const t = diagnosticsTensor(targets);
+  try {
+    return decodeDiagnostics(t.dataSync());
+  } finally {
+    t.dispose();
+  }
 }
 
 export interface LossTerms {

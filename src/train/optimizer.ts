@@ -66,6 +66,12 @@ export class AdamW {
     });
   }
 
+  /** The first and second moment variables of each parameter (owned by the optimizer). */
+  momentVariables(): Map<string, { m: tf.Variable; v: tf.Variable }> {
+    return new Map([...this.slots].map(([name, s]) => [name, { m: s.m, v: s.v }]));
+  }
+
+  /** The state as plain arrays (synchronous reads: cpu/wasm; the pretrainer reads moments asynchronously). */
   getState(): AdamWState {
     const moments: AdamWState['moments'] = {};
     for (const [name, s] of this.slots) {

@@ -17,7 +17,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { MsnShapeError } from '../errors.js';
 import { isDecayed } from '../model/params.js';
 import { ViewGroup, VisionTransformer } from '../model/vit.js';
-import { MsnLossOptions, msnLossTerms, msnTargets, targetDiagnostics } from './loss.js';
+import { MsnLossOptions, TargetDiagnostics, decodeDiagnostics, diagnosticsTensor, msnLossTerms, msnTargets } from './loss.js';
 import { AdamW, AdamWOptions, TORCH_ADAMW } from './optimizer.js';
 import { Schedules } from './schedules.js';
 
@@ -73,13 +73,34 @@ export function createOptimizer(encoder: VisionTransformer, prototypes: tf.Varia
   return new AdamW(vars, opts);
 }
 
-/** Steps 1-3 and backward: gradients before clipping, keyed by parameter name. */
-export function computeGradients(
-  state: MsnTrainState,
-  batch: TrainBatch,
-  hyper: TrainHyper,
-  sharpenT: number,
-): { grads: Map<string, tf.Tensor>; terms: { total: number; ce: number; memax: number; entropy: number }; diag: ReturnType<typeof targetDiagnostics> } {
+/**
+ * Layout of the one vector a step reads back (one read per step instead of
+ * one per number: on WebGPU each read is a GPU round trip):
+ * [total, ce, memax, entropy, encoder grad norm^2, prototype grads finite (1/0), ...diagnosticsTensor].
+ */
+const READ_TOTAL = 0;
+const READ_CE = 1;
+const READ_MEMAX = 2;
+const READ_ENTROPY = 3;
+const READ_GRAD_NORM_SQ = 4;
+const READ_PROTO_FINITE = 5;
+const READ_DIAG = 6;
+
+interface StepTensors {
+  grads: Map<string, tf.Tensor>;
+  /** See READ_* above. */
+  readout: tf.Tensor1D;
+}
+
+interface StepReadout {
+  terms: { total: number; ce: number; memax: number; entropy: number };
+  diag: TargetDiagnostics;
+  gradNorm: number;
+  protoFinite: boolean;
+}
+
+/** Steps 1-3 and backward, with everything the step reports packed into `readout`. */
+function gradientTensors(state: MsnTrainState, batch: TrainBatch, hyper: TrainHyper, sharpenT: number): StepTensors {
   const b = batch.target.shape[0];
   for (const g of batch.anchors) {
     if (g.images.shape[0] % b !== 0) {
@@ -96,7 +117,6 @@ export function computeGradients(
     const t = msnTargets(z, protos, lossOpts);
     return t.targets;
   });
-  const diag = targetDiagnostics(targets);
   const names = [...state.encoder.params.keys(), PROTOTYPES];
   const vars = [...state.encoder.params.values(), state.prototypes];
   const scalars: tf.Scalar[] = [];
@@ -106,21 +126,54 @@ export function computeGradients(
     scalars.push(tf.keep(t.ce), tf.keep(t.memax), tf.keep(t.entropy));
     return t.total;
   }, vars);
-  targets.dispose();
   const byName = new Map<string, tf.Tensor>();
   names.forEach((n, i) => byName.set(n, grads[vars[i].name]));
-  const [ce, memax, entropy] = scalars.map((s) => s.dataSync()[0]);
-  const total = value.dataSync()[0];
-  tf.dispose([value, ...scalars]);
-  return { grads: byName, terms: { total, ce, memax, entropy }, diag };
+  const readout = tf.tidy(() => {
+    const one = (t: tf.Tensor) => tf.reshape(tf.cast(t, 'float32'), [1]);
+    const protoFinite = tf.all(tf.isFinite(byName.get(PROTOTYPES)!));
+    return tf.concat([
+      one(value), ...scalars.map(one), one(encoderGradNormSq(byName)), one(protoFinite), diagnosticsTensor(targets),
+    ]) as tf.Tensor1D;
+  });
+  tf.dispose([targets, value, ...scalars]);
+  return { grads: byName, readout };
 }
 
-/** Global L2 norm of the encoder gradients (prototypes excluded). */
+function decodeReadout(v: ArrayLike<number>): StepReadout {
+  return {
+    terms: { total: v[READ_TOTAL], ce: v[READ_CE], memax: v[READ_MEMAX], entropy: v[READ_ENTROPY] },
+    diag: decodeDiagnostics(Array.prototype.slice.call(v, READ_DIAG) as number[]),
+    gradNorm: Math.sqrt(v[READ_GRAD_NORM_SQ]),
+    protoFinite: v[READ_PROTO_FINITE] === 1,
+  };
+}
+
+/** Steps 1-3 and backward: gradients before clipping, keyed by parameter name (one synchronous read). */
+export function computeGradients(
+  state: MsnTrainState,
+  batch: TrainBatch,
+  hyper: TrainHyper,
+  sharpenT: number,
+): { grads: Map<string, tf.Tensor>; terms: StepReadout['terms']; diag: TargetDiagnostics } {
+  const { grads, readout } = gradientTensors(state, batch, hyper, sharpenT);
+  try {
+    const { terms, diag } = decodeReadout(readout.dataSync());
+    return { grads, terms, diag };
+  } finally {
+    readout.dispose();
+  }
+}
+
+/** Squared global L2 norm of the encoder gradients (prototypes excluded), as a scalar tensor. */
+function encoderGradNormSq(grads: Map<string, tf.Tensor>): tf.Scalar {
+  // Pairwise adds, not tf.addN: tfjs-webgpu binds every addN input as a storage
+  // buffer, and adapters may allow only 8 per shader (SwiftShader does).
+  return tf.tidy(() => [...grads].filter(([n]) => n !== PROTOTYPES).map(([, g]) => tf.sum(tf.square(g))).reduce((a, b) => tf.add(a, b)) as tf.Scalar);
+}
+
+/** Global L2 norm of the encoder gradients (prototypes excluded); one synchronous read. */
 export function encoderGradNorm(grads: Map<string, tf.Tensor>): number {
-  return tf.tidy(() => {
-    const sq = [...grads].filter(([n]) => n !== PROTOTYPES).map(([, g]) => tf.sum(tf.square(g)));
-    return Math.sqrt(tf.addN(sq).dataSync()[0]);
-  });
+  return tf.tidy(() => Math.sqrt(encoderGradNormSq(grads).dataSync()[0]));
 }
 
 /**
@@ -156,31 +209,76 @@ export function emaUpdate(target: VisionTransformer, online: VisionTransformer, 
 /**
  * One full iteration. Non-finite loss or gradients skip the update (reported
  * in `skipped`) and leave weights and optimizer state untouched; the BatchNorm
- * running stats of that forward pass are restored too.
+ * running stats of that forward pass are restored too. Reads its numbers back
+ * with one dataSync(); use trainStepAsync on WebGPU.
  */
 export function trainStep(state: MsnTrainState, batch: TrainBatch, hyper: TrainHyper, schedules: Schedules): StepMetrics {
+  const pending = beginStep(state, batch, hyper, schedules);
+  let values: Float32Array;
+  try {
+    values = pending.readout.dataSync() as Float32Array;
+  } catch (e) {
+    abandonStep(state, pending);
+    throw e;
+  }
+  return finishStep(state, pending, hyper, values);
+}
+
+/** trainStep with one asynchronous read (every backend; no stall on WebGPU). Same results. */
+export async function trainStepAsync(state: MsnTrainState, batch: TrainBatch, hyper: TrainHyper, schedules: Schedules): Promise<StepMetrics> {
+  const pending = beginStep(state, batch, hyper, schedules);
+  let values: Float32Array;
+  try {
+    values = (await pending.readout.data()) as Float32Array;
+  } catch (e) {
+    abandonStep(state, pending);
+    throw e;
+  }
+  return finishStep(state, pending, hyper, values);
+}
+
+interface PendingStep extends StepTensors {
+  /** BatchNorm buffers before this step's forward passes (restored when the step is skipped). */
+  saved: tf.Tensor[];
+  sched: { lr: number; weightDecay: number; momentum: number; sharpenT: number };
+}
+
+function beginStep(state: MsnTrainState, batch: TrainBatch, hyper: TrainHyper, schedules: Schedules): PendingStep {
   const s = state.step + 1; // schedulers are stepped before the first update
-  const lr = schedules.lr(s);
-  const weightDecay = schedules.weightDecay(s);
-  const momentum = schedules.momentum(state.step);
-  const sharpenT = schedules.sharpen(state.step);
+  const sched = { lr: schedules.lr(s), weightDecay: schedules.weightDecay(s), momentum: schedules.momentum(state.step), sharpenT: schedules.sharpen(state.step) };
   const saved = snapshotBuffers(state);
-  const { grads, terms, diag } = computeGradients(state, batch, hyper, sharpenT);
-  const gradNorm = encoderGradNorm(grads);
-  const protoFinite = tf.tidy(() => tf.all(tf.isFinite(grads.get(PROTOTYPES)!)).dataSync()[0] === 1);
+  try {
+    return { ...gradientTensors(state, batch, hyper, sched.sharpenT), saved, sched };
+  } catch (e) {
+    restoreBuffers(state, saved);
+    tf.dispose(saved);
+    throw e;
+  }
+}
+
+function finishStep(state: MsnTrainState, p: PendingStep, hyper: TrainHyper, values: Float32Array): StepMetrics {
+  const { terms, diag, gradNorm, protoFinite } = decodeReadout(values);
   const skipped = !Number.isFinite(terms.total) || !Number.isFinite(gradNorm) || !protoFinite;
   if (skipped) {
-    tf.dispose([...grads.values()]);
-    restoreBuffers(state, saved);
+    abandonStep(state, p);
   } else {
-    applyGradients(state, grads, gradNorm, hyper, { lr, weightDecay, momentum });
+    p.readout.dispose();
+    applyGradients(state, p.grads, gradNorm, hyper, p.sched);
     state.step++;
+    tf.dispose(p.saved);
   }
-  tf.dispose(saved);
+  const { lr, weightDecay, momentum, sharpenT } = p.sched;
   return {
     step: state.step, loss: terms.total, ce: terms.ce, memax: terms.memax, entropy: terms.entropy,
     lr, weightDecay, momentum, sharpenT, gradNorm, ...diag, skipped,
   };
+}
+
+/** Drops a begun step: gradients freed, BatchNorm buffers restored. */
+function abandonStep(state: MsnTrainState, p: PendingStep): void {
+  tf.dispose([...p.grads.values(), p.readout]);
+  restoreBuffers(state, p.saved);
+  tf.dispose(p.saved);
 }
 
 function snapshotBuffers(state: MsnTrainState): tf.Tensor[] {
