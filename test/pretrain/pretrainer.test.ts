@@ -114,7 +114,18 @@ describe('Pretrainer on wasm', () => {
     await p.fit(data, { steps: 50 });
     expect(tf.memory().numTensors).toBe(before);
     p.checkpoint();
+    await p.readCheckpoint();
     expect(tf.memory().numTensors).toBe(before);
+    p.dispose();
+  });
+
+  it('readCheckpoint() (async reads, for WebGPU) gives the same bytes as checkpoint()', async () => {
+    const p = Pretrainer.create(TINY);
+    await p.fit(data, { steps: 3 });
+    const sync = checkpointToBytes(p.checkpoint());
+    const read = checkpointToBytes(await p.readCheckpoint());
+    expect(read.length).toBeGreaterThan(10_000);
+    expect(Buffer.from(read).equals(Buffer.from(sync))).toBe(true);
     p.dispose();
   });
 
