@@ -120,9 +120,36 @@ async function startWebGpu(tolerance: number): Promise<{ adapter: string; probeM
     throw new Error(`the forward/backward probe on ${described} differs from the cpu backend by ${maxErr.toExponential(2)} (relative), more than ${tolerance} (per output: ${detail}).`);
   }
   await tf.setBackend('webgpu');
+  watchDevice();
   // No dataSync() probe: the engine reads everything asynchronously
   // (util/readback.ts), and a failed synchronous read can lose the device.
   return { adapter: described, probeMaxError: maxErr };
+}
+
+interface DeviceLike {
+  addEventListener?(type: 'uncapturederror', cb: (e: { error?: { message?: string } }) => void): void;
+  lost?: Promise<{ message?: string; reason?: string }>;
+}
+
+let gpuErrors: string[] = [];
+
+/**
+ * tfjs-backend-webgpu does not check for WebGPU errors: a shader over the
+ * adapter's limits or a lost device only shows up as wrong numbers (often
+ * zeros). The device's error events are collected here, and the engine turns
+ * them into MsnBackendError after each call (takeGpuErrors).
+ */
+function watchDevice(): void {
+  const device = (tf.backend() as unknown as { device?: DeviceLike }).device;
+  device?.addEventListener?.('uncapturederror', (e) => gpuErrors.push(e.error?.message?.split('\n')[0] ?? 'unknown WebGPU error'));
+  device?.lost?.then((info) => gpuErrors.push(`the GPU device was lost (${info.reason ?? 'unknown'}: ${info.message ?? ''})`));
+}
+
+/** WebGPU errors reported since the last call (and forgets them). */
+export function takeGpuErrors(): string[] {
+  const out = gpuErrors;
+  gpuErrors = [];
+  return out;
 }
 
 /** Runs the probe on the active backend (webgpu) and on cpu; the largest relative difference. */
