@@ -16,7 +16,7 @@
  * engine.dispose();
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { MsnBackendError, MsnConfigError, MsnDisposedError, MsnShapeError, MsnValueError } from '../errors.js';
+import { MsnConfigError, MsnDisposedError, MsnShapeError, MsnValueError } from '../errors.js';
 import { VitConfig, getPreset, validateConfig } from '../model/config.js';
 import { NamedArrays, initPrototypes, initWeights } from '../model/params.js';
 import { VisionTransformer } from '../model/vit.js';
@@ -34,7 +34,7 @@ import type {
   MsnApi, PixelData, Pixels, PredictOptions, PretrainProgress, PretrainRunOptions, PretrainSummary,
 } from './api.js';
 import { CheckedPixels, checkPixels, pixelBatch, pretrainPixels } from './pixels.js';
-import { BackendSelection, selectBackend, takeGpuErrors } from './select-backend.js';
+import { BackendSelection, checkGpuErrors, selectBackend, withGpuCheck } from './select-backend.js';
 
 /** Used when a model carries no preprocessing (random-init presets): ImageNet statistics, as pretraining defaults to. */
 export const DEFAULT_PREPROCESS = Object.freeze({ mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] });
@@ -116,7 +116,7 @@ export class MsnEngine implements MsnApi {
     const warm = tf.tidy(() => this.model!.encode(tf.zeros([1, s, s, data.config.inChannels]) as tf.Tensor4D, { checkFinite: false }).clsPre);
     await warm.data();
     warm.dispose();
-    await this.checkGpu('init');
+    await checkGpuErrors('init');
     return this.describe();
   }
 
@@ -210,7 +210,7 @@ export class MsnEngine implements MsnApi {
         feats.dispose();
       }
     }
-    await this.checkGpu('embed');
+    await checkGpuErrors('embed');
     return out;
   }
 
@@ -248,7 +248,7 @@ export class MsnEngine implements MsnApi {
       const p = await this.ensurePretrainer(opts);
       const { data: px, channels } = pretrainPixels(src);
       const dataset = datasetFromPixels(px, src.shape.count, src.shape.height, src.shape.width, channels);
-      const summary = await this.withGpuCheck('pretrain', () => p.fit(dataset, {
+      const summary = await withGpuCheck('pretrain', () => p.fit(dataset, {
         steps: opts.steps,
         signal: abort.signal,
         checkpointEvery: opts.checkpointEvery,
@@ -339,7 +339,7 @@ export class MsnEngine implements MsnApi {
     if (!this.pretrainer) throw new MsnValueError('There is no pretraining run to save: call pretrain() or loadCheckpoint() first.');
     const { checkpointToBytes } = await import('../pretrain/checkpoint.js');
     const bytes = checkpointToBytes(await this.pretrainer.readCheckpoint());
-    await this.checkGpu('saveCheckpoint');
+    await checkGpuErrors('saveCheckpoint');
     return bytes;
   }
 
@@ -495,35 +495,6 @@ export class MsnEngine implements MsnApi {
     this.pretrainer = undefined;
     this.model = undefined;
     this.heads.clear();
-  }
-
-  /**
-   * Throws MsnBackendError when WebGPU reported errors (select-backend.ts:
-   * tfjs does not check them, so the numbers of this call are suspect).
-   */
-  private async checkGpu(what: string): Promise<void> {
-    if (this.selection?.backend !== 'webgpu') return;
-    await new Promise((r) => setTimeout(r, 0)); // error events arrive as tasks
-    const errors = takeGpuErrors();
-    if (errors.length) {
-      throw new MsnBackendError(
-        `WebGPU reported ${errors.length} error(s) during ${what}(), so its results cannot be trusted: ${errors.slice(0, 3).join(' | ')}. ` +
-          "Create a new client with backend: 'wasm'.",
-      );
-    }
-  }
-
-  /** Runs `f`, then checks for WebGPU errors; they take precedence over f's own failure (often their symptom). */
-  private async withGpuCheck<T>(what: string, f: () => Promise<T>): Promise<T> {
-    let result: T;
-    try {
-      result = await f();
-    } catch (e) {
-      await this.checkGpu(what);
-      throw e;
-    }
-    await this.checkGpu(what);
-    return result;
   }
 
   private assertAlive(what: string): void {

@@ -1,6 +1,7 @@
 /**
  * Backend selection in one place. 'auto' tries, in order:
- *   1. WebGPU: navigator.gpu, then an adapter, then tfjs-backend-webgpu
+ *   1. WebGPU: navigator.gpu, then a hardware adapter (software ones such as
+ *      SwiftShader are slower than wasm), then tfjs-backend-webgpu
  *      (imported only now, so it is registered only where WebGPU exists),
  *      then a probe: a tiny ViT forward AND backward pass whose outputs and
  *      gradients must match the cpu backend's within PROBE_TOLERANCE.
@@ -51,7 +52,7 @@ export async function selectBackend(request: BackendRequest, opts: SelectOptions
   ) as Record<BackendName, BackendStatus>;
   for (const name of candidates) {
     try {
-      const info = await start(name, opts);
+      const info = await start(name, opts, request === 'auto');
       backends[name] = { status: 'chosen' };
       for (const other of ORDER) {
         if (backends[other].status === 'not-tried' && !backends[other].reason) backends[other].reason = `'${name}' was chosen first`;
@@ -69,13 +70,13 @@ export async function selectBackend(request: BackendRequest, opts: SelectOptions
   throw new MsnBackendError(`No backend could start (${why}).`);
 }
 
-async function start(name: BackendName, opts: SelectOptions): Promise<Omit<BackendSelection, 'backend' | 'requested' | 'backends'>> {
+async function start(name: BackendName, opts: SelectOptions, auto: boolean): Promise<Omit<BackendSelection, 'backend' | 'requested' | 'backends'>> {
   if (name === 'cpu') {
     await useBackend('cpu');
     return {};
   }
   if (name === 'wasm') return { wasm: await startWasm(opts.wasmPath) };
-  return { webgpu: await startWebGpu(opts.probeTolerance ?? PROBE_TOLERANCE) };
+  return { webgpu: await startWebGpu(opts.probeTolerance ?? PROBE_TOLERANCE, auto) };
 }
 
 async function startWasm(wasmPath: string | undefined): Promise<{ simd: boolean; threads: boolean; numThreads: number }> {
@@ -91,13 +92,21 @@ interface GpuLike {
   requestAdapter(o?: unknown): Promise<null | { info?: Record<string, string>; isFallbackAdapter?: boolean }>;
 }
 
-async function startWebGpu(tolerance: number): Promise<{ adapter: string; probeMaxError: number }> {
+/** Adapters that run shaders on the CPU (Chromium's SwiftShader, Mesa's llvmpipe/lavapipe). */
+const SOFTWARE_ADAPTER = /swiftshader|llvmpipe|lavapipe|software/i;
+
+async function startWebGpu(tolerance: number, auto: boolean): Promise<{ adapter: string; probeMaxError: number }> {
   const gpu = (globalThis as { navigator?: { gpu?: GpuLike } }).navigator?.gpu;
   if (!gpu) throw new Error('navigator.gpu is not available (no WebGPU in this browser, context or runtime).');
   const adapter = await gpu.requestAdapter();
   if (!adapter) throw new Error('navigator.gpu.requestAdapter() returned null (WebGPU is disabled or there is no usable adapter).');
   const info = adapter.info ?? {};
   const described = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ') || 'unknown adapter';
+  // A CPU-emulated GPU is far slower than wasm (MSN steps ~50x on SwiftShader,
+  // test/browser timings), so 'auto' passes it by; an explicit 'webgpu' uses it.
+  if (auto && (adapter.isFallbackAdapter || SOFTWARE_ADAPTER.test(described))) {
+    throw new Error(`the adapter (${described}) is a software (CPU-emulated) one, slower than wasm; pass backend: 'webgpu' to use it anyway.`);
+  }
   await import('@tensorflow/tfjs-backend-webgpu'); // registers 'webgpu' on import
   let ok = false;
   try {
@@ -137,7 +146,7 @@ let gpuErrors: string[] = [];
  * tfjs-backend-webgpu does not check for WebGPU errors: a shader over the
  * adapter's limits or a lost device only shows up as wrong numbers (often
  * zeros). The device's error events are collected here, and the engine turns
- * them into MsnBackendError after each call (takeGpuErrors).
+ * them into MsnBackendError after each call (checkGpuErrors).
  */
 function watchDevice(): void {
   const device = (tf.backend() as unknown as { device?: DeviceLike }).device;
@@ -145,11 +154,34 @@ function watchDevice(): void {
   device?.lost?.then((info) => gpuErrors.push(`the GPU device was lost (${info.reason ?? 'unknown'}: ${info.message ?? ''})`));
 }
 
-/** WebGPU errors reported since the last call (and forgets them). */
-export function takeGpuErrors(): string[] {
-  const out = gpuErrors;
+/**
+ * Throws MsnBackendError when WebGPU reported errors since the last check
+ * (the results of `what` are then suspect); each error is reported once.
+ */
+export async function checkGpuErrors(what: string): Promise<void> {
+  if (tf.getBackend() !== 'webgpu') return;
+  await new Promise((r) => setTimeout(r, 0)); // error events arrive as tasks
+  const errors = gpuErrors;
   gpuErrors = [];
-  return out;
+  if (errors.length) {
+    throw new MsnBackendError(
+      `WebGPU reported ${errors.length} error(s) during ${what}(), so its results cannot be trusted: ${errors.slice(0, 3).join(' | ')}. ` +
+        "Create a new client with backend: 'wasm'.",
+    );
+  }
+}
+
+/** Runs `f`, then checkGpuErrors; WebGPU errors take precedence over f's own failure (often their symptom). */
+export async function withGpuCheck<T>(what: string, f: () => Promise<T>): Promise<T> {
+  let result: T;
+  try {
+    result = await f();
+  } catch (e) {
+    await checkGpuErrors(what);
+    throw e;
+  }
+  await checkGpuErrors(what);
+  return result;
 }
 
 /** Runs the probe on the active backend (webgpu) and on cpu; the largest relative difference. */

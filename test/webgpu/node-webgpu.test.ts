@@ -47,6 +47,15 @@ describe.runIf(!unavailable)('WebGPU in Node (Dawn, SwiftShader)', () => {
     await useBackend('cpu');
   });
 
+  it("'auto' passes the software adapter by for wasm and says why; explicit 'webgpu' takes it", async () => {
+    const auto = await selectBackend('auto');
+    expect(auto.backend).toBe('wasm');
+    expect(auto.backends.webgpu).toMatchObject({ status: 'rejected', reason: expect.stringMatching(/SwiftShader.*software/i) });
+    const explicit = await selectBackend('webgpu');
+    expect(explicit.backend).toBe('webgpu');
+    expect(explicit.webgpu?.adapter).toMatch(/swiftshader/i);
+  });
+
   describe('forward parity with the official ViT', () => {
     const fwd = readRef('tiny_forward.json');
     const weights = readRef('tiny_weights.json');
