@@ -7,7 +7,8 @@
  *   npx tsx bench/train-shipped.ts --config models/msn-mnist-micro/recipe.json --work <dir> [--resume]
  *     [--marks 15,30,60,120] [--stop-after-min N] [--until-step N]
  * --until-step continues past the planned totalSteps (the schedules keep their
- * original horizon, 1.25 x totalSteps).
+ * original horizon, 1.25 x totalSteps). --extend-to N (with --resume) replans
+ * the run to N total steps.
  */
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -31,7 +32,12 @@ await useBackend('wasm');
 const mnist = readIdxFolder(DEFAULT_DATA_DIR);
 const train = datasetFromPixels(mnist.train.images, mnist.train.count, 28, 28, 1);
 const resume = process.argv.includes('--resume') && existsSync(ckptPath);
-const p = resume ? Pretrainer.fromCheckpoint(await loadCheckpointFile(ckptPath)) : Pretrainer.create(JSON.parse(readFileSync(arg('config')!, 'utf8')));
+const extendTo = arg('extend-to');
+const loaded = resume ? await loadCheckpointFile(ckptPath) : undefined;
+// --extend-to N: continue a finished run under a longer plan (totalSteps N, horizon 1.25 N): the
+// schedules are functions of the step, so the learning rate jumps back up (a warm restart).
+if (loaded && extendTo) loaded.config = { ...loaded.config, totalSteps: Number(extendTo) };
+const p = loaded ? Pretrainer.fromCheckpoint(loaded) : Pretrainer.create(JSON.parse(readFileSync(arg('config')!, 'utf8')));
 let trainedSec = resume && existsSync(clockPath) ? JSON.parse(readFileSync(clockPath, 'utf8')).trainedSec : 0;
 const log = (s: string) => console.log(`${new Date().toISOString()} ${s}`);
 log(`${resume ? 'resumed' : 'started'} at step ${p.step} (${(trainedSec / 60).toFixed(1)} min trained), total ${p.config.totalSteps} steps, batch ${p.config.batchSize}`);

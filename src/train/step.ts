@@ -78,17 +78,11 @@ export function createOptimizer(encoder: VisionTransformer, prototypes: tf.Varia
  * one per number: on WebGPU each read is a GPU round trip):
  * [total, ce, memax, entropy, encoder grad norm^2, prototype grads finite (1/0), ...diagnosticsTensor].
  */
-const READ_TOTAL = 0;
-const READ_CE = 1;
-const READ_MEMAX = 2;
-const READ_ENTROPY = 3;
-const READ_GRAD_NORM_SQ = 4;
-const READ_PROTO_FINITE = 5;
-const READ_DIAG = 6;
+const READ = { total: 0, ce: 1, memax: 2, entropy: 3, gradNormSq: 4, protoFinite: 5, diag: 6 } as const;
 
 interface StepTensors {
   grads: Map<string, tf.Tensor>;
-  /** See READ_* above. */
+  /** See READ above. */
   readout: tf.Tensor1D;
 }
 
@@ -141,10 +135,10 @@ function gradientTensors(state: MsnTrainState, batch: TrainBatch, hyper: TrainHy
 
 function decodeReadout(v: ArrayLike<number>): StepReadout {
   return {
-    terms: { total: v[READ_TOTAL], ce: v[READ_CE], memax: v[READ_MEMAX], entropy: v[READ_ENTROPY] },
-    diag: decodeDiagnostics(Array.prototype.slice.call(v, READ_DIAG) as number[]),
-    gradNorm: Math.sqrt(v[READ_GRAD_NORM_SQ]),
-    protoFinite: v[READ_PROTO_FINITE] === 1,
+    terms: { total: v[READ.total], ce: v[READ.ce], memax: v[READ.memax], entropy: v[READ.entropy] },
+    diag: decodeDiagnostics(Array.prototype.slice.call(v, READ.diag) as number[]),
+    gradNorm: Math.sqrt(v[READ.gradNormSq]),
+    protoFinite: v[READ.protoFinite] === 1,
   };
 }
 

@@ -177,21 +177,15 @@ describe.runIf(HAVE_CHROME)('in headless Chromium', () => {
     return cpuScenario;
   };
 
-  it('wasm in the worker matches the cpu backend: embed, 3 pretraining steps, head fit, save/load', async () => {
-    const cpu = await cpuReference();
-    const wasm = await run<Scenario>('scenario', 'wasm');
-    checkScenario(wasm, 'wasm');
-    console.log(compareWithCpu(wasm, cpu));
-    timings.push(`  wasm: ${JSON.stringify(wasm.timings)}`);
-  });
-
-  it('webgpu (SwiftShader adapter) in the worker matches the cpu backend: embed, 3 pretraining steps, head fit, save/load', async () => {
-    const cpu = await cpuReference();
-    const gpu = await run<Scenario>('scenario', 'webgpu');
-    checkScenario(gpu, 'webgpu');
-    console.log(compareWithCpu(gpu, cpu));
-    timings.push(`  webgpu: ${JSON.stringify(gpu.timings)}`);
-  });
+  for (const [backend, what] of [['wasm', 'wasm'], ['webgpu', 'webgpu (SwiftShader adapter)']] as const) {
+    it(`${what} in the worker matches the cpu backend: embed, 3 pretraining steps, head fit, save/load`, async () => {
+      const cpu = await cpuReference();
+      const r = await run<Scenario>('scenario', backend);
+      checkScenario(r, backend);
+      console.log(compareWithCpu(r, cpu));
+      timings.push(`  ${backend}: ${JSON.stringify(r.timings)}`);
+    });
+  }
 
   it('errors keep their kind across the boundary; abort, dispose and dead workers behave', async () => {
     const r = await run<Record<string, { name: string; message?: string; isBackendError?: boolean } | string | number>>('errors');

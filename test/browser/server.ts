@@ -29,6 +29,8 @@ export interface ServerOptions {
   isolate?: boolean;
   /** A Content-Security-Policy header for every response. */
   csp?: string;
+  /** More folders to serve: URL path under `base` (ending in '/') -> folder. */
+  extra?: Record<string, string>;
 }
 
 export interface StaticServer {
@@ -42,6 +44,7 @@ export interface StaticServer {
 export async function startServer(opts: ServerOptions = {}): Promise<StaticServer> {
   const base = opts.base ?? '/deep/sub/path/';
   const mounts: [string, string][] = [
+    ...Object.entries(opts.extra ?? {}).map(([sub, dir]): [string, string] => [base + sub, dir]),
     [`${base}msn/`, join(ROOT, 'dist')],
     [base, join(ROOT, 'test/browser/pages')],
   ];
