@@ -102,8 +102,8 @@ async function startWebGpu(tolerance: number, auto: boolean): Promise<{ adapter:
   if (!adapter) throw new Error('navigator.gpu.requestAdapter() returned null (WebGPU is disabled or there is no usable adapter).');
   const info = adapter.info ?? {};
   const described = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ') || 'unknown adapter';
-  // A CPU-emulated GPU is far slower than wasm (MSN steps ~50x on SwiftShader,
-  // test/browser timings), so 'auto' passes it by; an explicit 'webgpu' uses it.
+  // A CPU-emulated GPU is far slower than wasm (an MSN step ~80x on SwiftShader:
+  // bench/train-step.ts, README), so 'auto' passes it by; explicit 'webgpu' uses it.
   if (auto && (adapter.isFallbackAdapter || SOFTWARE_ADAPTER.test(described))) {
     throw new Error(`the adapter (${described}) is a software (CPU-emulated) one, slower than wasm; pass backend: 'webgpu' to use it anyway.`);
   }
