@@ -41,8 +41,8 @@ for (const at of evals) {
     });
   }
   const norm = { mean: p.config.views.mean, std: p.config.views.std };
-  const ft = embedImages(p.state.target, pool, norm);
-  const fe = embedImages(p.state.target, test, norm);
+  const ft = await embedImages(p.state.target, pool, norm);
+  const fe = await embedImages(p.state.target, test, norm);
   const d = p.config.model.embedDim;
   const res = evaluateFewShot(
     { features: ft, labels: mnist.train.labels.subarray(0, poolN) }, { features: fe, labels: mnist.test.labels.subarray(0, testN) },

@@ -55,7 +55,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
   const methods = (flag(argv, 'methods') ?? 'msn,raw-pixels,random-init').split(',') as Method[];
   for (const m of methods) if (!['msn', 'raw-pixels', 'random-init'].includes(m)) throw new MsnConfigError(`--methods: unknown method '${m}' (msn, raw-pixels, random-init).`);
   const t0 = performance.now();
-  const rows = evaluateOnIdx(model, data, { shots, seeds, heads, methods, testLimit, onStatus: json ? undefined : (m) => console.error(m) });
+  const rows = await evaluateOnIdx(model, data, { shots, seeds, heads, methods, testLimit, onStatus: json ? undefined : (m) => console.error(m) });
   if (json) {
     console.log(JSON.stringify({
       model: modelDir, data: dataDir, testImages: Math.min(data.test.count, testLimit ?? Infinity), seeds,

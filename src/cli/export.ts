@@ -17,7 +17,7 @@ export async function exportCommand(argv: string[]): Promise<void> {
   await useBackend('cpu');
   const p = Pretrainer.fromCheckpoint(await loadCheckpointFile(pos[0]));
   try {
-    const encoded = await encodeModel(exportModel(p), { float16: argv.includes('--float16') });
+    const encoded = await encodeModel(await exportModel(p), { float16: argv.includes('--float16') });
     const files = await writeModelDirectory(pos[1], encoded, { overwrite: argv.includes('--force') });
     console.error(`wrote ${files.length} files to ${pos[1]} (step ${p.step})`);
   } finally {

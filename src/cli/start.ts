@@ -20,7 +20,7 @@ const c = model.config;
 console.log(`msn-web: shipped model ${DEFAULT_MODEL_DIR}`);
 console.log(`  ViT ${c.imgSize}px, patch ${c.patchSize}, width ${c.embedDim}, ${c.depth} blocks; backend ${tf.getBackend()}`);
 console.log(`  few-shot MNIST: k labelled train images per class, linear head on frozen features, all ${data.test.count} test images, 5 draws\n`);
-const rows = evaluateOnIdx(model, data, {
+const rows = await evaluateOnIdx(model, data, {
   shots: [1, 2, 5, 10], seeds: 5, heads: ['linear'], methods: ['msn', 'raw-pixels'],
   onStatus: (m) => console.error(`  ... ${m}`),
 });

@@ -24,8 +24,30 @@ export interface EmbedOptions {
   feature?: 'pre' | 'post';
 }
 
-/** Features [indices.length x D] for the given images (all of them by default). */
-export function embedImages(model: VisionTransformer, images: IndexedImages, opts: EmbedOptions, indices?: Int32Array): Float32Array {
+/**
+ * Features [n, D] of one batch of images [n, H, W, C] in [0, 1]: normalised
+ * with mean/std, encoded, the chosen CLS token, optionally L2-normalised.
+ * The caller owns the result. `checkFinite` as in VisionTransformer.encode.
+ */
+export function batchFeatures(
+  model: VisionTransformer,
+  raw: tf.Tensor4D,
+  opts: Omit<EmbedOptions, 'batchSize'>,
+  checkFinite?: boolean,
+): tf.Tensor2D {
+  return tf.tidy(() => {
+    const x = tf.div(tf.sub(raw, tf.tensor1d(opts.mean)), tf.tensor1d(opts.std)) as tf.Tensor4D;
+    const { clsPre, clsNorm } = model.encode(x, { checkFinite });
+    const f: tf.Tensor2D = opts.feature === 'post' ? clsNorm : clsPre;
+    return opts.l2Normalize ? tf.div(f, tf.maximum(tf.norm(f, 'euclidean', 1, true), 1e-12)) : f;
+  });
+}
+
+/**
+ * Features [indices.length x D] for the given images (all of them by
+ * default), read asynchronously batch by batch (every backend, WebGPU too).
+ */
+export async function embedImages(model: VisionTransformer, images: IndexedImages, opts: EmbedOptions, indices?: Int32Array): Promise<Float32Array> {
   const idx = indices ?? Int32Array.from({ length: images.count }, (_, i) => i);
   const d = model.cfg.embedDim;
   const out = new Float32Array(idx.length * d);
@@ -36,16 +58,17 @@ export function embedImages(model: VisionTransformer, images: IndexedImages, opt
   for (let start = 0; start < idx.length; start += bs) {
     const part = idx.subarray(start, Math.min(idx.length, start + bs));
     const raw = images.batch(part, model.cfg.inChannels);
-    const feats = tf.tidy(() => {
-      const x = tf.div(tf.sub(raw, tf.tensor1d(opts.mean)), tf.tensor1d(opts.std)) as tf.Tensor4D;
-      const { clsPre, clsNorm } = model.encode(x);
-      let f: tf.Tensor2D = opts.feature === 'post' ? clsNorm : clsPre;
-      if (opts.l2Normalize) f = tf.div(f, tf.maximum(tf.norm(f, 'euclidean', 1, true), 1e-12));
-      return f;
-    });
-    raw.dispose();
-    out.set(feats.dataSync() as Float32Array, start * d);
-    feats.dispose();
+    let feats: tf.Tensor2D;
+    try {
+      feats = batchFeatures(model, raw, opts);
+    } finally {
+      raw.dispose();
+    }
+    try {
+      out.set(await feats.data(), start * d);
+    } finally {
+      feats.dispose();
+    }
   }
   return out;
 }

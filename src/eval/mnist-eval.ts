@@ -38,7 +38,7 @@ export interface EvalOptions {
 
 export type EvalRow = FewShotResult & { method: Method };
 
-export function evaluateOnIdx(model: EvalModel, data: IdxDataset, opts: EvalOptions): EvalRow[] {
+export async function evaluateOnIdx(model: EvalModel, data: IdxDataset, opts: EvalOptions): Promise<EvalRow[]> {
   const { train, test } = data;
   if (train.height !== test.height || train.width !== test.width) throw new MsnConfigError('Train and test images differ in size.');
   const testN = Math.min(test.count, opts.testLimit ?? test.count);
@@ -69,8 +69,8 @@ export function evaluateOnIdx(model: EvalModel, data: IdxDataset, opts: EvalOpti
       try {
         const norm = { mean: model.mean, std: model.std };
         dim = model.config.embedDim;
-        trainF = embedImages(vit, trainSet, norm, used);
-        testF = embedImages(vit, testSet, norm);
+        trainF = await embedImages(vit, trainSet, norm, used);
+        testF = await embedImages(vit, testSet, norm);
       } finally {
         vit.dispose();
       }

@@ -5,14 +5,15 @@
 import { ModelData } from '../io/model-format.js';
 import { Pretrainer } from './pretrainer.js';
 
-export function exportModel(p: Pretrainer, extraMeta: Record<string, string | number | boolean> = {}): ModelData {
-  const { params, buffers } = p.state.target.getWeights();
+/** Reads asynchronously, so it works on every backend (WebGPU included). */
+export async function exportModel(p: Pretrainer, extraMeta: Record<string, string | number | boolean> = {}): Promise<ModelData> {
+  const { params, buffers } = await p.state.target.readWeights();
   const cfg = p.config;
   return {
     config: cfg.model,
     params,
     buffers,
-    prototypes: p.state.prototypes.dataSync() as Float32Array,
+    prototypes: (await p.state.prototypes.data()) as Float32Array,
     meta: {
       preprocess: { mean: cfg.views.mean, std: cfg.views.std },
       pretraining: { steps: p.step, batchSize: cfg.batchSize, seed: cfg.seed, totalSteps: cfg.totalSteps },

@@ -20,6 +20,7 @@ import { MsnConfigError, MsnDisposedError, MsnShapeError, MsnValueError } from '
 import { VitConfig, getPreset, validateConfig } from '../model/config.js';
 import { NamedArrays, initPrototypes, initWeights } from '../model/params.js';
 import { VisionTransformer } from '../model/vit.js';
+import { batchFeatures } from '../embed/embed.js';
 import { encoderFingerprint } from '../embed/fingerprint.js';
 import type { ModelData } from '../io/model-format.js';
 import { loadModel } from '../io/model-loader.js';
@@ -196,14 +197,13 @@ export class MsnEngine implements MsnApi {
     for (let start = 0; start < count; start += bs) {
       const idx = Int32Array.from({ length: Math.min(bs, count - start) }, (_, i) => start + i);
       const raw = pixelBatch(src, idx, cfg.inChannels, size);
-      const feats = tf.tidy(() => {
-        const x = tf.div(tf.sub(raw, tf.tensor1d(mean)), tf.tensor1d(std)) as tf.Tensor4D;
-        const { clsPre, clsNorm } = enc.encode(x, { checkFinite: false }); // checkPixels checked every value
-        let f: tf.Tensor2D = opts.feature === 'post' ? clsNorm : clsPre;
-        if (opts.l2Normalize) f = tf.div(f, tf.maximum(tf.norm(f, 'euclidean', 1, true), 1e-12));
-        return f;
-      });
-      raw.dispose();
+      // checkPixels checked every value, so no (synchronous) finiteness read here.
+      let feats: tf.Tensor2D;
+      try {
+        feats = batchFeatures(enc, raw, { mean, std, feature: opts.feature, l2Normalize: opts.l2Normalize }, false);
+      } finally {
+        raw.dispose();
+      }
       try {
         out.set(await feats.data(), start * d); // async read: no GPU stall on webgpu
       } finally {

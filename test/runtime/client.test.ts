@@ -52,7 +52,7 @@ describe('in-thread engine', () => {
     const px = images(6);
     const got = await engine.embed(px, shape(6));
     const vit = VisionTransformer.create(TINY, initWeights(TINY, 4));
-    const want = embedImages(vit, datasetFromPixels(px, 6, 16, 16, 1), { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] });
+    const want = await embedImages(vit, datasetFromPixels(px, 6, 16, 16, 1), { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] });
     vit.dispose();
     expect(Array.from(got)).toEqual(Array.from(want));
     await engine.dispose();

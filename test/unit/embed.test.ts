@@ -18,37 +18,37 @@ describe('embedImages', () => {
     await useBackend('wasm');
   });
 
-  it('returns the last-block CLS before the final norm of normalised images, in batches', () => {
+  it('returns the last-block CLS before the final norm of normalised images, in batches', async () => {
     const vit = VisionTransformer.create(cfg, { seed: 3 });
     const data = structuredImages(10, 4);
-    const feats = embedImages(vit, data, { ...norm, batchSize: 4 });
+    const feats = await embedImages(vit, data, { ...norm, batchSize: 4 });
     expect(feats.length).toBe(10 * cfg.embedDim);
     const direct = tf.tidy(() => {
       const x = data.batch(Int32Array.from({ length: 10 }, (_, i) => i), 3);
       return vit.encode(tf.div(tf.sub(x, 0.5), 0.25) as tf.Tensor4D).clsPre.dataSync();
     });
     for (let i = 0; i < feats.length; i++) expect(Math.abs(feats[i] - direct[i])).toBeLessThanOrEqual(1e-6 + 1e-5 * Math.abs(direct[i]));
-    const unit = embedImages(vit, data, { ...norm, l2Normalize: true }, Int32Array.from([2, 7]));
+    const unit = await embedImages(vit, data, { ...norm, l2Normalize: true }, Int32Array.from([2, 7]));
     const n = Math.hypot(...unit.subarray(0, cfg.embedDim));
     expect(n).toBeCloseTo(1, 5);
     vit.dispose();
   });
 
-  it('leaves numTensors unchanged', () => {
+  it('leaves numTensors unchanged', async () => {
     const vit = VisionTransformer.create(cfg, { seed: 3 });
     const data = structuredImages(9, 4);
-    embedImages(vit, data, norm);
+    await embedImages(vit, data, norm);
     const before = tf.memory().numTensors;
-    embedImages(vit, data, { ...norm, batchSize: 2, l2Normalize: true });
+    await embedImages(vit, data, { ...norm, batchSize: 2, l2Normalize: true });
     expect(tf.memory().numTensors).toBe(before);
     vit.dispose();
   });
 
-  it('feeds a linear head that separates generated shapes far above chance', () => {
+  it('feeds a linear head that separates generated shapes far above chance', async () => {
     // random-init features of 4 structured kinds: a sanity check of the plumbing, not of MSN
     const vit = VisionTransformer.create(cfg, { seed: 3 });
     const data = structuredImages(80, 5);
-    const feats = embedImages(vit, data, norm);
+    const feats = await embedImages(vit, data, norm);
     const labels = Array.from({ length: 80 }, (_, i) => `k${i % 4}`);
     const head = fitLinearHead({ data: feats.subarray(0, 40 * cfg.embedDim), count: 40, dim: cfg.embedDim }, labels.slice(0, 40), { encoderFingerprint: 'x' });
     const pred = head.predict({ data: feats.subarray(40 * cfg.embedDim), count: 40, dim: cfg.embedDim });
@@ -57,9 +57,9 @@ describe('embedImages', () => {
     vit.dispose();
   });
 
-  it('rejects mean/std of the wrong length', () => {
+  it('rejects mean/std of the wrong length', async () => {
     const vit = VisionTransformer.create(cfg, { seed: 3 });
-    expect(() => embedImages(vit, structuredImages(2, 1), { mean: [0.5], std: [0.5] })).toThrow(expect.objectContaining({ name: 'MsnShapeError' }));
+    await expect(embedImages(vit, structuredImages(2, 1), { mean: [0.5], std: [0.5] })).rejects.toMatchObject({ name: 'MsnShapeError' });
     vit.dispose();
   });
 });
