@@ -12,6 +12,8 @@
  */
 import { MsnFormatError } from '../errors.js';
 import {
+  HeadBase,
+  type HeadCommon,
   type FeatureInput,
   type Head,
   type Prediction,
@@ -76,33 +78,19 @@ export function fitCentroidHead(
   });
 }
 
-export class CentroidHead implements Head {
+export class CentroidHead extends HeadBase implements Head {
   readonly kind = 'centroid' as const;
-  readonly classes: readonly string[];
-  readonly featureDim: number;
-  readonly encoderFingerprint: string;
-  readonly preprocess: PreprocessSpec;
   /** classes x featureDim, unit rows (a zero row if a class mean vanished). */
   readonly centroids: Float32Array;
   readonly temperature: number;
-  readonly unknown: Required<UnknownOptions>;
 
-  constructor(init: {
-    classes: readonly string[];
-    featureDim: number;
-    encoderFingerprint: string;
-    preprocess: PreprocessSpec;
+  constructor(init: HeadCommon & {
     centroids: Float32Array;
     temperature: number;
-    unknown: Required<UnknownOptions>;
   }) {
-    this.classes = Object.freeze([...init.classes]);
-    this.featureDim = init.featureDim;
-    this.encoderFingerprint = init.encoderFingerprint;
-    this.preprocess = Object.freeze({ ...init.preprocess });
+    super(init);
     this.centroids = init.centroids;
     this.temperature = init.temperature;
-    this.unknown = init.unknown;
   }
 
   /** Cosine similarity of each example to each class centroid, count x classes. */

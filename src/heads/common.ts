@@ -7,6 +7,7 @@
  */
 import { MsnConfigError, MsnShapeError, MsnValueError } from '../errors.js';
 import type { HeadBundle } from './bundle.js';
+import type { PreprocessSpec } from './preprocess.js';
 
 /** Row-major features: `count` examples of `dim` numbers each. */
 export interface FeatureMatrix {
@@ -338,4 +339,30 @@ export function bundleHeader(
     encoderFingerprint: h.encoderFingerprint,
     unknown: { threshold: h.unknown.unknownThreshold, label: h.unknown.unknownLabel },
   };
+}
+
+/** What every head is built from (besides its own parameters). */
+export interface HeadCommon {
+  classes: readonly string[];
+  featureDim: number;
+  encoderFingerprint: string;
+  preprocess: PreprocessSpec;
+  unknown: Required<UnknownOptions>;
+}
+
+/** The state every head shares: frozen classes and preprocessing, encoder fingerprint, unknown-class rule. */
+export abstract class HeadBase {
+  readonly classes: readonly string[];
+  readonly featureDim: number;
+  readonly encoderFingerprint: string;
+  readonly preprocess: PreprocessSpec;
+  readonly unknown: Required<UnknownOptions>;
+
+  protected constructor(init: HeadCommon) {
+    this.classes = Object.freeze([...init.classes]);
+    this.featureDim = init.featureDim;
+    this.encoderFingerprint = init.encoderFingerprint;
+    this.preprocess = Object.freeze({ ...init.preprocess });
+    this.unknown = init.unknown;
+  }
 }

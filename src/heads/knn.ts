@@ -18,6 +18,8 @@
  */
 import { MsnConfigError, MsnFormatError } from '../errors.js';
 import {
+  HeadBase,
+  type HeadCommon,
   type FeatureInput,
   type Head,
   type Prediction,
@@ -85,12 +87,8 @@ export function fitKnnHead(features: FeatureInput, labels: readonly string[], op
   });
 }
 
-export class KnnHead implements Head {
+export class KnnHead extends HeadBase implements Head {
   readonly kind = 'knn' as const;
-  readonly classes: readonly string[];
-  readonly featureDim: number;
-  readonly encoderFingerprint: string;
-  readonly preprocess: PreprocessSpec;
   /** Stored examples, count x featureDim, unit rows. */
   readonly bank: Float32Array;
   /** Class index of each stored example. */
@@ -99,30 +97,20 @@ export class KnnHead implements Head {
   readonly k: number;
   readonly vote: KnnVote;
   readonly temperature: number;
-  readonly unknown: Required<UnknownOptions>;
 
-  constructor(init: {
-    classes: readonly string[];
-    featureDim: number;
-    encoderFingerprint: string;
-    preprocess: PreprocessSpec;
+  constructor(init: HeadCommon & {
     bank: Float32Array;
     bankLabels: Int32Array;
     k: number;
     vote: KnnVote;
     temperature: number;
-    unknown: Required<UnknownOptions>;
   }) {
-    this.classes = Object.freeze([...init.classes]);
-    this.featureDim = init.featureDim;
-    this.encoderFingerprint = init.encoderFingerprint;
-    this.preprocess = Object.freeze({ ...init.preprocess });
+    super(init);
     this.bank = init.bank;
     this.bankLabels = init.bankLabels;
     this.k = init.k;
     this.vote = init.vote;
     this.temperature = init.temperature;
-    this.unknown = init.unknown;
   }
 
   predict(features: FeatureInput, options?: UnknownOptions): Prediction {

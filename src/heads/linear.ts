@@ -20,6 +20,8 @@
  */
 import { MsnFormatError } from '../errors.js';
 import {
+  HeadBase,
+  type HeadCommon,
   type FeatureInput,
   type Head,
   type Prediction,
@@ -274,36 +276,22 @@ export function fitLinearHead(
   });
 }
 
-export class LinearHead implements Head {
+export class LinearHead extends HeadBase implements Head {
   readonly kind = 'linear' as const;
-  readonly classes: readonly string[];
-  readonly featureDim: number;
-  readonly encoderFingerprint: string;
-  readonly preprocess: PreprocessSpec;
   /** classes x featureDim, row-major. Predictions use exactly these float32 values. */
   readonly weights: Float32Array;
   readonly l2: number;
-  readonly unknown: Required<UnknownOptions>;
   /** Solver report; present on freshly fitted heads, also kept in bundles. */
   readonly fit: LinearFitInfo | undefined;
 
-  constructor(init: {
-    classes: readonly string[];
-    featureDim: number;
-    encoderFingerprint: string;
-    preprocess: PreprocessSpec;
+  constructor(init: HeadCommon & {
     weights: Float32Array;
     l2: number;
-    unknown: Required<UnknownOptions>;
     fit?: LinearFitInfo;
   }) {
-    this.classes = Object.freeze([...init.classes]);
-    this.featureDim = init.featureDim;
-    this.encoderFingerprint = init.encoderFingerprint;
-    this.preprocess = Object.freeze({ ...init.preprocess });
+    super(init);
     this.weights = init.weights;
     this.l2 = init.l2;
-    this.unknown = init.unknown;
     this.fit = init.fit;
   }
 
