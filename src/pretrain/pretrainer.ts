@@ -94,6 +94,24 @@ export class Pretrainer {
     return new Pretrainer(config, createTrainState(config.model, { seed: config.seed }));
   }
 
+  /**
+   * A fresh run (step 0, zero AdamW moments) from existing weights: online
+   * and target encoder both start as `weights`, e.g. continued pretraining of
+   * a shipped or imported model on the user's images.
+   */
+  static fromWeights(
+    opts: PretrainOptions,
+    weights: { params: NamedArrays; buffers: NamedArrays },
+    prototypes: Float32Array,
+    numBatchesTracked = 0,
+  ): Pretrainer {
+    const config = pretrainConfig(opts);
+    const state = createTrainState(config.model, { encoder: weights, prototypes });
+    state.encoder.numBatchesTracked = numBatchesTracked;
+    state.target.numBatchesTracked = numBatchesTracked;
+    return new Pretrainer(config, state);
+  }
+
   /** Resumes from checkpoint data (exactly where it stopped). */
   static fromCheckpoint(ckpt: CheckpointData): Pretrainer {
     validatePretrainConfig(ckpt.config);

@@ -18,7 +18,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { MsnConfigError, MsnDisposedError, MsnShapeError, MsnValueError } from '../errors.js';
 import { VitConfig, getPreset, validateConfig } from '../model/config.js';
-import { NamedArrays, initPrototypes, initWeights } from '../model/params.js';
+import { initPrototypes, initWeights } from '../model/params.js';
 import { VisionTransformer } from '../model/vit.js';
 import { batchFeatures } from '../embed/embed.js';
 import { encoderFingerprint } from '../embed/fingerprint.js';
@@ -287,39 +287,24 @@ export class MsnEngine implements MsnApi {
       }
       return this.pretrainer;
     }
-    const [{ Pretrainer }, { pretrainConfig }] = await Promise.all([import('../pretrain/pretrainer.js'), import('../pretrain/config.js')]);
+    const { Pretrainer } = await import('../pretrain/pretrainer.js');
     const enc = this.encoder;
     const cfg = enc.cfg;
-    const config = pretrainConfig({
-      model: cfg,
-      views: { mean: this.preprocess.mean, std: this.preprocess.std },
-      batchSize: opts.batchSize,
-      totalSteps: opts.totalSteps ?? opts.steps,
-      warmupSteps: opts.warmupSteps,
-      seed: opts.seed ?? this.seed,
-      ...(opts.lr ? { lr: { start: 2e-4, ref: 1e-3, final: 1e-6, ...opts.lr } } : {}),
-    });
-    // A fresh run from the current weights: online = target = encoder, zero
-    // AdamW moments (identical to Pretrainer.create for an untouched preset).
-    const { params, buffers } = await enc.readWeights();
-    const protos = this.prototypes ?? initPrototypes(cfg, config.seed + 1);
-    const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
-    const put = (prefix: string, arrays: NamedArrays) => {
-      for (const [k, v] of Object.entries(arrays)) tensors[prefix + k] = v;
-    };
-    put('encoder/', params);
-    put('encoder_buffers/', buffers);
-    put('target/', params);
-    put('target_buffers/', buffers);
-    const protoShape = [cfg.numPrototypes, cfg.outputDim];
-    tensors['prototypes'] = { shape: protoShape, data: protos };
-    for (const [k, v] of [...Object.entries(params), ['prototypes', { shape: protoShape, data: protos }] as const]) {
-      tensors[`adam_m/${k}`] = { shape: v.shape, data: new Float32Array(v.data.length) };
-      tensors[`adam_v/${k}`] = { shape: v.shape, data: new Float32Array(v.data.length) };
-    }
-    const p = Pretrainer.fromCheckpoint({
-      config, step: 0, iteration: 0, numBatchesTracked: { encoder: enc.numBatchesTracked, target: enc.numBatchesTracked }, tensors,
-    });
+    const seed = opts.seed ?? this.seed;
+    const p = Pretrainer.fromWeights(
+      {
+        model: cfg,
+        views: { mean: this.preprocess.mean, std: this.preprocess.std },
+        batchSize: opts.batchSize,
+        totalSteps: opts.totalSteps ?? opts.steps,
+        warmupSteps: opts.warmupSteps,
+        seed,
+        ...(opts.lr ? { lr: { start: 2e-4, ref: 1e-3, final: 1e-6, ...opts.lr } } : {}),
+      },
+      await enc.readWeights(),
+      this.prototypes ?? initPrototypes(cfg, seed + 1), // as Pretrainer.create would for an untouched preset
+      enc.numBatchesTracked,
+    );
     this.model?.dispose();
     this.model = undefined;
     this.prototypes = undefined;

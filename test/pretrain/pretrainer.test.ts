@@ -10,6 +10,7 @@ import { checkpointFromBytes, checkpointToBytes } from '../../src/pretrain/check
 import { loadCheckpointFile, saveCheckpointFile } from '../../src/pretrain/checkpoint-node.js';
 import { datasetFromImages, datasetFromPixels } from '../../src/pretrain/source.js';
 import { TINY, structuredImages } from './helpers.js';
+import { initPrototypes, initWeights } from '../../src/model/params.js';
 
 const data = structuredImages(64, 1);
 
@@ -117,6 +118,17 @@ describe('Pretrainer on wasm', () => {
     await p.readCheckpoint();
     expect(tf.memory().numTensors).toBe(before);
     p.dispose();
+  });
+
+  it('fromWeights() with the seeded init weights is the same run as create()', async () => {
+    const created = Pretrainer.create(TINY);
+    const cfg = created.config.model;
+    const fromWeights = Pretrainer.fromWeights(TINY, initWeights(cfg, TINY.seed!), initPrototypes(cfg, TINY.seed! + 1));
+    await created.fit(data, { steps: 2 });
+    await fromWeights.fit(data, { steps: 2 });
+    expect(Buffer.from(checkpointToBytes(fromWeights.checkpoint())).equals(Buffer.from(checkpointToBytes(created.checkpoint())))).toBe(true);
+    created.dispose();
+    fromWeights.dispose();
   });
 
   it('readCheckpoint() (async reads, for WebGPU) gives the same bytes as checkpoint()', async () => {
