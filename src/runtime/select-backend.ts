@@ -148,10 +148,17 @@ let gpuErrors: string[] = [];
  * zeros). The device's error events are collected here, and the engine turns
  * them into MsnBackendError after each call (checkGpuErrors).
  */
+const watched = new WeakSet<object>();
+
 function watchDevice(): void {
   const device = (tf.backend() as unknown as { device?: DeviceLike }).device;
-  device?.addEventListener?.('uncapturederror', (e) => gpuErrors.push(e.error?.message?.split('\n')[0] ?? 'unknown WebGPU error'));
-  device?.lost?.then((info) => gpuErrors.push(`the GPU device was lost (${info.reason ?? 'unknown'}: ${info.message ?? ''})`));
+  if (!device || watched.has(device)) return; // one listener per device, however often selection runs
+  watched.add(device);
+  device.addEventListener?.('uncapturederror', (e) => gpuErrors.push(e.error?.message?.split('\n')[0] ?? 'unknown WebGPU error'));
+  device.lost?.then((info) => {
+    // 'destroyed' is tfjs removing its backend on purpose (e.g. after a failed probe), not a failure.
+    if (info.reason !== 'destroyed') gpuErrors.push(`the GPU device was lost (${info.reason ?? 'unknown'}: ${info.message ?? ''})`);
+  });
 }
 
 /**
