@@ -17,13 +17,11 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { MsnConfigError, MsnDisposedError, MsnShapeError, MsnValueError } from '../errors.js';
-import { VitConfig, getPreset, validateConfig } from '../model/config.js';
-import { initPrototypes, initWeights } from '../model/params.js';
+import type { VitConfig } from '../model/config.js';
+import { initPrototypes } from '../model/params.js';
 import { VisionTransformer } from '../model/vit.js';
 import { batchFeatures } from '../embed/embed.js';
 import { encoderFingerprint } from '../embed/fingerprint.js';
-import type { ModelData } from '../io/model-format.js';
-import { loadModel } from '../io/model-loader.js';
 import { bundleToBytes, loadHead as loadHeadBundle, type AnyHead } from '../heads/bundle.js';
 import { fitLinearHead } from '../heads/linear.js';
 import { fitCentroidHead } from '../heads/centroid.js';
@@ -31,14 +29,12 @@ import { fitKnnHead } from '../heads/knn.js';
 import type { FeatureMatrix, Prediction } from '../heads/common.js';
 import type { Pretrainer } from '../pretrain/pretrainer.js';
 import type {
-  Capabilities, EmbedOptions, FeatureOrPixels, FitHeadInput, ImageShape, InitOptions, MemoryInfo, ModelInput,
+  Capabilities, EmbedOptions, FeatureOrPixels, FitHeadInput, ImageShape, InitOptions, MemoryInfo,
   MsnApi, PixelData, Pixels, PredictOptions, PretrainProgress, PretrainRunOptions, PretrainSummary,
 } from './api.js';
+import { DEFAULT_PREPROCESS, preprocessOf, resolveModel } from './model-source.js';
 import { CheckedPixels, checkPixels, pixelBatch, pretrainPixels } from './pixels.js';
 import { BackendSelection, checkGpuErrors, selectBackend, withGpuCheck } from './select-backend.js';
-
-/** Used when a model carries no preprocessing (random-init presets): ImageNet statistics, as pretraining defaults to. */
-export const DEFAULT_PREPROCESS = Object.freeze({ mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] });
 
 export interface EngineOptions {
   /** Where this engine runs (reported by capabilities()). */
@@ -47,29 +43,7 @@ export interface EngineOptions {
   defaultWasmPath?: string;
 }
 
-type ModelSource = Capabilities['model']['source'];
 const RUN_KEYS = ['batchSize', 'totalSteps', 'warmupSteps', 'seed', 'lr'] as const;
-
-function isModelData(m: unknown): m is ModelData {
-  return typeof m === 'object' && m !== null && 'config' in m && 'params' in m && 'buffers' in m;
-}
-
-function isUrlLike(s: string): boolean {
-  return /^[a-z][a-z0-9+.-]*:/i.test(s) || typeof (globalThis as { document?: unknown }).document !== 'undefined' ||
-    typeof (globalThis as { importScripts?: unknown }).importScripts === 'function' || !isNode();
-}
-
-function isNode(): boolean {
-  return typeof process !== 'undefined' && !!process.versions?.node;
-}
-
-function preprocessOf(model: ModelData): { mean: number[]; std: number[] } {
-  const p = (model.meta as { preprocess?: { mean?: unknown; std?: unknown } } | undefined)?.preprocess;
-  const c = model.config.inChannels;
-  const ok = (a: unknown): a is number[] => Array.isArray(a) && a.length === c && a.every((v) => typeof v === 'number' && Number.isFinite(v));
-  if (p && ok(p.mean) && ok(p.std) && p.std.every((v) => v > 0)) return { mean: [...p.mean], std: [...p.std] };
-  return { mean: [...DEFAULT_PREPROCESS.mean], std: [...DEFAULT_PREPROCESS.std] };
-}
 
 export class MsnEngine implements MsnApi {
   private readonly host: Capabilities['host'];
@@ -80,7 +54,7 @@ export class MsnEngine implements MsnApi {
   private prototypes: Float32Array | undefined;
   private pretrainer: Pretrainer | undefined;
   private preprocess = { mean: [...DEFAULT_PREPROCESS.mean], std: [...DEFAULT_PREPROCESS.std] };
-  private source: ModelSource = 'preset';
+  private source: Capabilities['model']['source'] = 'preset';
   private seed = 0;
   private fingerprintCache: Promise<string> | undefined;
   private readonly heads = new Map<string, AnyHead>();
@@ -107,7 +81,7 @@ export class MsnEngine implements MsnApi {
     this.seed = opts.seed ?? 0;
     if (!Number.isInteger(this.seed)) throw new MsnConfigError(`seed must be an integer, got ${String(opts.seed)}.`);
     this.selection = await selectBackend(opts.backend ?? 'auto', { wasmPath: opts.wasmPath ?? this.defaultWasmPath });
-    const { data, source } = await this.resolveModel(opts.model, opts.preset, opts.config);
+    const { data, source } = await resolveModel(opts.model, opts.preset, opts.config, this.seed);
     this.model = VisionTransformer.create(data.config, { params: data.params, buffers: data.buffers });
     this.prototypes = data.prototypes;
     this.preprocess = preprocessOf(data);
@@ -119,26 +93,6 @@ export class MsnEngine implements MsnApi {
     warm.dispose();
     await checkGpuErrors('init');
     return this.describe();
-  }
-
-  private async resolveModel(model: ModelInput | undefined, preset: string | undefined, custom: VitConfig | undefined): Promise<{ data: ModelData; source: ModelSource }> {
-    if ((model !== undefined ? 1 : 0) + (preset !== undefined ? 1 : 0) + (custom !== undefined ? 1 : 0) > 1) {
-      throw new MsnConfigError('Pass only one of model, preset and config.');
-    }
-    if (model === undefined) {
-      const config: VitConfig = custom ? validateConfig(custom) : getPreset(preset ?? 'micro-p4-28');
-      const w = initWeights(config, this.seed);
-      // Same init as a fresh pretraining run with this seed (see train/state.ts).
-      return { data: { config, ...w, prototypes: initPrototypes(config, this.seed + 1), meta: {} }, source: 'preset' };
-    }
-    if (typeof model === 'string') {
-      if (isUrlLike(model)) return { data: await loadModel(model), source: 'url' };
-      const { loadModelFromDirectory } = await import('../io/model-loader-node.js');
-      return { data: await loadModelFromDirectory(model), source: 'directory' };
-    }
-    if (isModelData(model)) return { data: model, source: 'memory' };
-    if (typeof model === 'object' && model !== null && 'manifest' in model) return { data: await loadModel(model), source: 'memory' };
-    throw new MsnConfigError('model must be a URL or folder path, { manifest, shards }, or ModelData { config, params, buffers, meta }.');
   }
 
   /** The encoder used for inference right now. */

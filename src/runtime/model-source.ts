@@ -1,0 +1,63 @@
+/**
+ * Where the engine's model comes from: a URL, a folder (Node), encoded bytes,
+ * ModelData in memory, or a seeded random-init preset/config; and the
+ * preprocessing it carries.
+ */
+import { MsnConfigError } from '../errors.js';
+import { VitConfig, getPreset, validateConfig } from '../model/config.js';
+import { initPrototypes, initWeights } from '../model/params.js';
+import type { ModelData } from '../io/model-format.js';
+import { loadModel } from '../io/model-loader.js';
+import type { Capabilities, ModelInput } from './api.js';
+
+type ModelSource = Capabilities['model']['source'];
+
+/** Used when a model carries no preprocessing (random-init presets): ImageNet statistics, as pretraining defaults to. */
+export const DEFAULT_PREPROCESS = Object.freeze({ mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] });
+
+function isModelData(m: unknown): m is ModelData {
+  return typeof m === 'object' && m !== null && 'config' in m && 'params' in m && 'buffers' in m;
+}
+
+function isUrlLike(s: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:/i.test(s) || typeof (globalThis as { document?: unknown }).document !== 'undefined' ||
+    typeof (globalThis as { importScripts?: unknown }).importScripts === 'function' || !isNode();
+}
+
+function isNode(): boolean {
+  return typeof process !== 'undefined' && !!process.versions?.node;
+}
+
+export function preprocessOf(model: ModelData): { mean: number[]; std: number[] } {
+  const p = (model.meta as { preprocess?: { mean?: unknown; std?: unknown } } | undefined)?.preprocess;
+  const c = model.config.inChannels;
+  const ok = (a: unknown): a is number[] => Array.isArray(a) && a.length === c && a.every((v) => typeof v === 'number' && Number.isFinite(v));
+  if (p && ok(p.mean) && ok(p.std) && p.std.every((v) => v > 0)) return { mean: [...p.mean], std: [...p.std] };
+  return { mean: [...DEFAULT_PREPROCESS.mean], std: [...DEFAULT_PREPROCESS.std] };
+}
+
+/** The model init() asked for (exactly one of model, preset, config; none = the default preset). */
+export async function resolveModel(
+  model: ModelInput | undefined,
+  preset: string | undefined,
+  custom: VitConfig | undefined,
+  seed: number,
+): Promise<{ data: ModelData; source: ModelSource }> {
+  if ((model !== undefined ? 1 : 0) + (preset !== undefined ? 1 : 0) + (custom !== undefined ? 1 : 0) > 1) {
+    throw new MsnConfigError('Pass only one of model, preset and config.');
+  }
+  if (model === undefined) {
+    const config: VitConfig = custom ? validateConfig(custom) : getPreset(preset ?? 'micro-p4-28');
+    const w = initWeights(config, seed);
+    // Same init as a fresh pretraining run with this seed (see train/state.ts).
+    return { data: { config, ...w, prototypes: initPrototypes(config, seed + 1), meta: {} }, source: 'preset' };
+  }
+  if (typeof model === 'string') {
+    if (isUrlLike(model)) return { data: await loadModel(model), source: 'url' };
+    const { loadModelFromDirectory } = await import('../io/model-loader-node.js');
+    return { data: await loadModelFromDirectory(model), source: 'directory' };
+  }
+  if (isModelData(model)) return { data: model, source: 'memory' };
+  if (typeof model === 'object' && model !== null && 'manifest' in model) return { data: await loadModel(model), source: 'memory' };
+  throw new MsnConfigError('model must be a URL or folder path, { manifest, shards }, or ModelData { config, params, buffers, meta }.');
+}
