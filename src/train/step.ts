@@ -142,17 +142,27 @@ function decodeReadout(v: ArrayLike<number>): StepReadout {
   };
 }
 
-/** Steps 1-3 and backward: gradients before clipping, keyed by parameter name (one synchronous read). */
-export function computeGradients(
-  state: MsnTrainState,
-  batch: TrainBatch,
-  hyper: TrainHyper,
-  sharpenT: number,
-): { grads: Map<string, tf.Tensor>; terms: StepReadout['terms']; diag: TargetDiagnostics } {
+type GradientsResult = { grads: Map<string, tf.Tensor>; terms: StepReadout['terms']; diag: TargetDiagnostics; gradNorm: number };
+
+/**
+ * Steps 1-3 and backward: gradients before clipping, keyed by parameter name,
+ * with the loss terms, target diagnostics and the encoder's gradient norm
+ * (one synchronous read; computeGradientsAsync on WebGPU).
+ */
+export function computeGradients(state: MsnTrainState, batch: TrainBatch, hyper: TrainHyper, sharpenT: number): GradientsResult {
   const { grads, readout } = gradientTensors(state, batch, hyper, sharpenT);
   try {
-    const { terms, diag } = decodeReadout(readout.dataSync());
-    return { grads, terms, diag };
+    return { grads, ...decodeReadout(readout.dataSync()) };
+  } finally {
+    readout.dispose();
+  }
+}
+
+/** computeGradients with one asynchronous read (every backend). */
+export async function computeGradientsAsync(state: MsnTrainState, batch: TrainBatch, hyper: TrainHyper, sharpenT: number): Promise<GradientsResult> {
+  const { grads, readout } = gradientTensors(state, batch, hyper, sharpenT);
+  try {
+    return { grads, ...decodeReadout(await readout.data()) };
   } finally {
     readout.dispose();
   }
