@@ -26,7 +26,7 @@ export type { ScheduleConfig, Schedules } from './train/schedules.js';
 export { AdamW, TORCH_ADAMW } from './train/optimizer.js';
 export type { AdamWOptions, AdamWState } from './train/optimizer.js';
 export {
-  trainStep, trainStepAsync, computeGradients, applyGradients, encoderGradNorm, emaUpdate, createOptimizer, PROTOTYPES,
+  trainStep, trainStepAsync, computeGradients, computeGradientsAsync, applyGradients, encoderGradNorm, emaUpdate, createOptimizer, PROTOTYPES,
 } from './train/step.js';
 export type { MsnTrainState, TrainBatch, TrainHyper, StepMetrics } from './train/step.js';
 export { createTrainState, disposeTrainState } from './train/state.js';
