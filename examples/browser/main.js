@@ -18,9 +18,12 @@ pad.onpointermove = (e) => {
   ctx.fill();
 };
 
-const msn = await createMsn({ model: new URL('../../models/msn-mnist-micro/', location.href).href, backend: 'auto' });
+// ?backend=webgpu|wasm|cpu forces a backend; 'auto' picks the first that works and says why not the others.
+const backend = new URLSearchParams(location.search).get('backend') ?? 'auto';
+const msn = await createMsn({ model: new URL('../../models/msn-mnist-micro/', location.href).href, backend });
 const caps = await msn.capabilities();
-out.textContent = `model loaded; backend ${caps.backend}`;
+const skipped = Object.entries(caps.backends).filter(([, b]) => b.status === 'rejected').map(([n, b]) => `${n}: ${b.reason}`);
+out.textContent = `model loaded; backend ${caps.backend}${skipped.length ? ` (not used: ${skipped.join('; ')})` : ''}`;
 const examples = []; // { features, label }
 const pixels = () => ctx.getImageData(0, 0, 28, 28).data; // RGBA 0-255
 for (let d = 0; d <= 9; d++) {
