@@ -251,9 +251,15 @@ export class Pretrainer {
     return this.snapshot(readArraysSync(this.stateTensors()));
   }
 
-  /** checkpoint() with asynchronous reads: works on every backend, WebGPU included. */
+  /**
+   * checkpoint() with asynchronous reads: works on every backend, WebGPU
+   * included. The reads and the step counters are taken before the first
+   * await, so a training step finishing meanwhile cannot mix two states.
+   */
   async readCheckpoint(): Promise<CheckpointData> {
-    return this.snapshot(await readArrays(this.stateTensors()));
+    const pending = readArrays(this.stateTensors());
+    const at = this.snapshot({});
+    return { ...at, tensors: await pending };
   }
 
   /** Every tensor of the run under its checkpoint name. */
