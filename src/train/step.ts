@@ -142,7 +142,8 @@ function decodeReadout(v: ArrayLike<number>): StepReadout {
   };
 }
 
-type GradientsResult = { grads: Map<string, tf.Tensor>; terms: StepReadout['terms']; diag: TargetDiagnostics; gradNorm: number };
+/** Gradients keyed by parameter name, with the readout (protoFinite says whether the prototypes' gradient is finite). */
+type GradientsResult = { grads: Map<string, tf.Tensor> } & StepReadout;
 
 /**
  * Steps 1-3 and backward: gradients before clipping, keyed by parameter name,
