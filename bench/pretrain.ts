@@ -1,7 +1,7 @@
 /**
  * Pretraining throughput (images/s, augmentations included) of the small
  * presets on the wasm and cpu backends, on generated 28/32 px images.
- *   npx tsx bench/pretrain.ts [--steps 4] [--batch 64] [--cpu-steps 1] [--json]
+ *   npx tsx bench/pretrain.ts [--steps 4] [--batch 64] [--cpu-steps 1] [--backends wasm,cpu] [--json]
  * Rows are compared with the first row (wasm, micro-p4-28) of the same run.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -32,7 +32,7 @@ const setups: { name: string; opts: PretrainOptions }[] = [
   { name: 'mnist recipe (p7, shipped model)', opts: mnistRecipe },
 ];
 const rows: Record<string, string | number>[] = [];
-for (const backend of ['wasm', 'cpu'] as CoreBackend[]) {
+for (const backend of arg('backends', 'wasm,cpu').split(',') as CoreBackend[]) {
   await useBackend(backend);
   for (const s of setups) {
     const p = Pretrainer.create({ ...s.opts, batchSize: batch, totalSteps: 1000, warmupSteps: 10 });
