@@ -48,10 +48,18 @@ export class MsnDisposedError extends MsnError {
   override name = 'MsnDisposedError';
 }
 
+/**
+ * The work does not fit in memory (the wasm heap, the GPU, or a size limit
+ * that protects it): the message gives the size asked for and what to lower.
+ */
+export class MsnResourceError extends MsnError {
+  override name = 'MsnResourceError';
+}
+
 type ErrorClass = new (message?: string, options?: { cause?: unknown }) => Error;
 const ERROR_CLASSES: Record<string, ErrorClass> = {
   MsnError, MsnShapeError, MsnValueError, MsnConfigError, MsnFormatError, MsnBackendError,
-  AbortError: MsnAbortError, MsnNumericalError, MsnWorkerError, MsnDisposedError,
+  AbortError: MsnAbortError, MsnNumericalError, MsnWorkerError, MsnDisposedError, MsnResourceError,
 };
 
 /**
