@@ -47,14 +47,6 @@ export class MsnWorkerError extends MsnError {
 export class MsnDisposedError extends MsnError {
   override name = 'MsnDisposedError';
 }
-/**
- * An input (file, model, image, request) would need more memory or time than
- * msn-web allows for it, or the runtime ran out: refused before allocating
- * where possible. The message names the limit and what to shrink.
- */
-export class MsnResourceError extends MsnError {
-  override name = 'MsnResourceError';
-}
 
 /**
  * The work does not fit in memory (the wasm heap, the GPU, or a size limit
@@ -67,7 +59,7 @@ export class MsnResourceError extends MsnError {
 type ErrorClass = new (message?: string, options?: { cause?: unknown }) => Error;
 const ERROR_CLASSES: Record<string, ErrorClass> = {
   MsnError, MsnShapeError, MsnValueError, MsnConfigError, MsnFormatError, MsnBackendError,
-  AbortError: MsnAbortError, MsnNumericalError, MsnWorkerError, MsnDisposedError, MsnResourceError, MsnResourceError,
+  AbortError: MsnAbortError, MsnNumericalError, MsnWorkerError, MsnDisposedError, MsnResourceError,
 };
 
 /**
