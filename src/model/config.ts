@@ -67,8 +67,61 @@ export function getPreset(name: string): VitConfig {
   return cfg;
 }
 
-/** Checks a config and returns a frozen copy. */
+/**
+ * Upper bounds on every size a config can ask for, checked by validateConfig
+ * before anything is allocated. Every model file, checkpoint and import goes
+ * through validateConfig, so a small hostile file (say `depth: 1e9`) fails in
+ * microseconds instead of allocating gigabytes. The bounds are generous: the
+ * largest official MSN model (ViT-L/7 at 224 px: width 1024, 24 blocks, 1025
+ * tokens, ~311M numbers with head and prototypes) uses 58 % of the
+ * parameter budget; ViT-B/4 (3,137 tokens) fits as well. The parameter budget
+ * matches the 2 GiB of float32 that the model format, the checkpoint reader
+ * and the torch importer accept.
+ */
+export const MODEL_LIMITS = Object.freeze({
+  /** Largest image side (px) the position embeddings may be laid out for. */
+  maxImgSize: 4096,
+  maxPatchSize: 64,
+  maxInChannels: 16,
+  /** Token width; ViT-g is 1408, ViT-G 1664. */
+  maxEmbedDim: 4096,
+  /** Transformer blocks; ViT-L has 24, ViT-G 48. */
+  maxDepth: 64,
+  maxNumHeads: 64,
+  /** Width of a block's MLP (mlpRatio x embedDim). */
+  maxMlpDim: 16384,
+  /** Patch tokens plus CLS, (imgSize / patchSize)^2 + 1; a 128 x 128 grid. */
+  maxTokens: 128 * 128 + 1,
+  /** Projection-head widths (official 2048 hidden, 256 output). */
+  maxHiddenDim: 16384,
+  maxOutputDim: 16384,
+  /** Prototypes (official 1024). */
+  maxPrototypes: 65536,
+  /** Parameters + BatchNorm buffers + prototypes, in numbers. */
+  maxParameters: 2 ** 29,
+  /** The same in float32 bytes (2 GiB). */
+  maxParameterBytes: 2 ** 31,
+});
+
+/** Numbers in a model of this config: parameters, BatchNorm buffers and prototypes (matches paramSpecs/bufferSpecs). */
+export function parameterCount(cfg: VitConfig): number {
+  const d = cfg.embedDim;
+  const mlp = Math.round(d * cfg.mlpRatio);
+  const h = cfg.hiddenDim;
+  const o = cfg.outputDim;
+  const tokens = baseGrid(cfg) ** 2 + 1;
+  const stem = d + tokens * d + cfg.patchSize ** 2 * cfg.inChannels * d + d; // cls, pos_embed, patch weight + bias
+  const block = 4 * d * d + 2 * d * mlp + 9 * d + mlp; // norms, qkv, proj, fc1, fc2 with biases
+  const head = 2 * d + (d * h + h) + 2 * h + (h * h + h) + 2 * h + (h * o + o); // final norm, fc1, bn1, fc2, bn2, fc3
+  const buffers = 4 * h; // running mean and var of bn1, bn2
+  return stem + cfg.depth * block + head + buffers + cfg.numPrototypes * o;
+}
+
+/** Checks a config (types, consistency, MODEL_LIMITS) and returns a frozen copy. */
 export function validateConfig(cfg: VitConfig): VitConfig {
+  if (typeof cfg !== 'object' || cfg === null) {
+    throw new MsnConfigError(`A model config must be an object with imgSize, patchSize, embedDim, ...; got ${cfg === null ? 'null' : typeof cfg}.`);
+  }
   const ints: (keyof VitConfig)[] = [
     'imgSize', 'patchSize', 'inChannels', 'embedDim', 'depth', 'numHeads', 'hiddenDim', 'outputDim', 'numPrototypes',
   ];
@@ -78,14 +131,55 @@ export function validateConfig(cfg: VitConfig): VitConfig {
       throw new MsnConfigError(`Config field '${k}' must be a positive integer, got ${String(v)}.`);
     }
   }
+  // Field bounds first: they keep every product below 2^53, so the derived
+  // sizes further down are exact.
+  const bounds: [keyof VitConfig, number, string][] = [
+    ['imgSize', MODEL_LIMITS.maxImgSize, 'maxImgSize'],
+    ['patchSize', MODEL_LIMITS.maxPatchSize, 'maxPatchSize'],
+    ['inChannels', MODEL_LIMITS.maxInChannels, 'maxInChannels'],
+    ['embedDim', MODEL_LIMITS.maxEmbedDim, 'maxEmbedDim'],
+    ['depth', MODEL_LIMITS.maxDepth, 'maxDepth'],
+    ['numHeads', MODEL_LIMITS.maxNumHeads, 'maxNumHeads'],
+    ['hiddenDim', MODEL_LIMITS.maxHiddenDim, 'maxHiddenDim'],
+    ['outputDim', MODEL_LIMITS.maxOutputDim, 'maxOutputDim'],
+    ['numPrototypes', MODEL_LIMITS.maxPrototypes, 'maxPrototypes'],
+  ];
+  for (const [k, max, limit] of bounds) {
+    if ((cfg[k] as number) > max) {
+      throw new MsnConfigError(
+        `Config field '${k}' is ${cfg[k]}, above msn-web's limit of ${max} (MODEL_LIMITS.${limit}; ViT-L/7 needs far less). ` +
+          'The model file or checkpoint is corrupt or hostile; use a smaller model.',
+      );
+    }
+  }
   if (!(cfg.mlpRatio > 0) || !Number.isInteger(cfg.mlpRatio * cfg.embedDim)) {
     throw new MsnConfigError(`mlpRatio * embedDim must be a positive integer, got ${cfg.mlpRatio} * ${cfg.embedDim}.`);
+  }
+  if (cfg.mlpRatio * cfg.embedDim > MODEL_LIMITS.maxMlpDim) {
+    throw new MsnConfigError(
+      `The MLP width mlpRatio * embedDim = ${cfg.mlpRatio * cfg.embedDim} is above msn-web's limit of ${MODEL_LIMITS.maxMlpDim} ` +
+        '(MODEL_LIMITS.maxMlpDim); use a smaller mlpRatio or width.',
+    );
   }
   if (cfg.embedDim % cfg.numHeads !== 0) {
     throw new MsnConfigError(`embedDim (${cfg.embedDim}) must be divisible by numHeads (${cfg.numHeads}).`);
   }
   if (cfg.imgSize < cfg.patchSize) {
     throw new MsnConfigError(`imgSize (${cfg.imgSize}) must be at least one patch (${cfg.patchSize}).`);
+  }
+  const tokens = baseGrid(cfg) ** 2 + 1;
+  if (tokens > MODEL_LIMITS.maxTokens) {
+    throw new MsnConfigError(
+      `imgSize ${cfg.imgSize} with patchSize ${cfg.patchSize} gives ${tokens} tokens, above msn-web's limit of ${MODEL_LIMITS.maxTokens} ` +
+        '(MODEL_LIMITS.maxTokens); use larger patches or a smaller image size.',
+    );
+  }
+  const count = parameterCount(cfg);
+  if (count > MODEL_LIMITS.maxParameters) {
+    throw new MsnConfigError(
+      `This config has ${count} parameters (${(count * 4 / 2 ** 30).toFixed(2)} GiB as float32) with head and prototypes, above msn-web's ` +
+        `limit of ${MODEL_LIMITS.maxParameters} (MODEL_LIMITS.maxParameters, 2 GiB); use a smaller model.`,
+    );
   }
   return Object.freeze({ ...cfg });
 }

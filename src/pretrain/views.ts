@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { MsnConfigError } from '../errors.js';
-import { VitConfig } from '../model/config.js';
+import { MODEL_LIMITS, VitConfig } from '../model/config.js';
 import { TrainBatch } from '../train/step.js';
 import { Rng } from '../util/rng.js';
 import { ColorSpec, CropSpec, colorAugment, normalize, randomResizedCrops } from './augment.js';
@@ -67,21 +67,53 @@ export function defaultViews(cfg: VitConfig): ViewConfig {
   return cfg.imgSize >= 160 ? officialViews() : smallViews(cfg);
 }
 
+/**
+ * Bounds on the views of one step, checked by validateViews before any view
+ * is cut: each view is a full forward and backward pass per image, so a
+ * checkpoint asking for 1e6 focal views must fail here, not in the wasm heap.
+ * The official recipe uses 1 random (masked) view and 10 focal views.
+ */
+export const VIEW_LIMITS = Object.freeze({
+  maxRandViews: 16,
+  maxFocalViews: 64,
+});
+
 export function validateViews(v: ViewConfig, cfg: VitConfig): void {
   const bad = (m: string) => {
     throw new MsnConfigError(`views: ${m}`);
   };
+  if (typeof v !== 'object' || v === null) bad(`expected an object (see officialViews()), got ${v === null ? 'null' : typeof v}.`);
   if (!Number.isInteger(v.randViews) || v.randViews < 1) bad(`randViews must be an integer >= 1, got ${v.randViews}.`);
+  if (v.randViews > VIEW_LIMITS.maxRandViews) {
+    bad(`randViews is ${v.randViews}, above the limit of ${VIEW_LIMITS.maxRandViews} (VIEW_LIMITS.maxRandViews; the official recipe uses 1). Use fewer masked views.`);
+  }
   if (!Number.isInteger(v.focalViews) || v.focalViews < 0) bad(`focalViews must be an integer >= 0, got ${v.focalViews}.`);
-  if (v.focalViews > 0 && (v.focalSize < cfg.patchSize || v.focalSize === cfg.imgSize)) {
-    bad(`focalSize must be at least one patch (${cfg.patchSize}) and differ from the image size ${cfg.imgSize}, got ${v.focalSize}.`);
+  if (v.focalViews > VIEW_LIMITS.maxFocalViews) {
+    bad(`focalViews is ${v.focalViews}, above the limit of ${VIEW_LIMITS.maxFocalViews} (VIEW_LIMITS.maxFocalViews; the official recipe uses 10). Use fewer focal views.`);
+  }
+  if (v.focalViews > 0) {
+    const max = MODEL_LIMITS.maxImgSize;
+    if (!Number.isInteger(v.focalSize) || v.focalSize < cfg.patchSize || v.focalSize === cfg.imgSize || v.focalSize > max) {
+      bad(
+        `focalSize must be an integer of at least one patch (${cfg.patchSize}), at most ${max} (MODEL_LIMITS.maxImgSize), ` +
+          `and differ from the image size ${cfg.imgSize}, got ${v.focalSize}.`,
+      );
+    }
+    const tokens = Math.floor(v.focalSize / cfg.patchSize) ** 2 + 1;
+    if (tokens > MODEL_LIMITS.maxTokens) {
+      bad(`focalSize ${v.focalSize} gives ${tokens} tokens per focal view, above the limit of ${MODEL_LIMITS.maxTokens} (MODEL_LIMITS.maxTokens); use smaller focal crops.`);
+    }
   }
   if (!(v.maskRatio >= 0 && v.maskRatio < 1)) bad(`maskRatio must be in [0, 1), got ${v.maskRatio}.`);
   for (const [name, c] of [['globalCrop', v.globalCrop], ['focalCrop', v.focalCrop]] as const) {
+    if (typeof c !== 'object' || c === null || !Array.isArray(c.scale) || !Array.isArray(c.ratio)) bad(`${name} must be { scale: [lo, hi], ratio: [lo, hi] }.`);
     if (!(c.scale[0] > 0 && c.scale[0] <= c.scale[1] && c.scale[1] <= 1)) bad(`${name}.scale must satisfy 0 < lo <= hi <= 1.`);
     if (!(c.ratio[0] > 0 && c.ratio[0] <= c.ratio[1])) bad(`${name}.ratio must satisfy 0 < lo <= hi.`);
   }
-  if (v.mean.length !== cfg.inChannels || v.std.length !== cfg.inChannels || v.std.some((s) => !(s > 0))) {
+  if (
+    !Array.isArray(v.mean) || !Array.isArray(v.std) ||
+    v.mean.length !== cfg.inChannels || v.std.length !== cfg.inChannels || v.std.some((s) => !(s > 0))
+  ) {
     bad(`mean and std need ${cfg.inChannels} entries with std > 0.`);
   }
 }
