@@ -23,7 +23,8 @@
  *   bool (0/1) → Uint8Array, float16 and bfloat16 → Float32Array (widened,
  *   exactly: every half/bfloat value is a float32). A 0-d tensor has shape [].
  */
-import { MsnFormatError } from '../errors.js';
+import { MsnFormatError, MsnResourceError } from '../errors.js';
+import { MODEL_LIMITS } from '../model/config.js';
 import { openZip } from './zip.js';
 import {
   BUILTIN_GLOBALS,
@@ -50,8 +51,10 @@ export interface TorchDict {
 }
 
 export interface TorchCheckpointOptions extends UnpickleLimits {
-  /** Max bytes of tensor data materialised in total (default 2 GiB). */
+  /** Max bytes of tensor data materialised in total (default 2 GiB, MODEL_LIMITS.maxParameterBytes). */
   maxTotalBytes?: number;
+  /** Max size of the pickle record `data.pkl` (default 64 MiB; an official checkpoint's is under 1 MB). */
+  maxPickleBytes?: number;
   /** Max elements in a single tensor (default 2^29). */
   maxTensorElements?: number;
   /** Verify the CRC-32 of every entry read (default true; costs ~1 ms/MB). */
@@ -90,9 +93,12 @@ export const ALLOWED_TORCH_GLOBALS: readonly string[] = [
 ];
 
 interface Storage {
+  key: string;
   info: DTypeInfo;
   numel: number;
   bytes: Uint8Array;
+  /** Elements read by the views built on it so far (see MAX_STORAGE_REUSE). */
+  viewed: number;
 }
 
 function fail(msg: string): never {
@@ -102,6 +108,27 @@ function fail(msg: string): never {
 const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const LEGACY_MAGIC = [0x80, 0x02, 0x8a, 0x0a];
 
+export const DEFAULT_TORCH_MAX_TOTAL_BYTES = MODEL_LIMITS.maxParameterBytes;
+const DEFAULT_MAX_PICKLE_BYTES = 64 * 1024 * 1024;
+/** Room for the zip headers and the pickle on top of the tensor bytes. */
+const FILE_OVERHEAD_BYTES = 64 * 1024 * 1024;
+/**
+ * Views of one storage may together read it at most twice over (plus a few
+ * scalars): a tensor saved next to its transpose is fine, a thousand tensors
+ * aliasing the same bytes (a small file that expands to gigabytes) is not.
+ */
+const MAX_STORAGE_REUSE = 2;
+const STORAGE_REUSE_SLACK = 64;
+
+/**
+ * The largest `.pth.tar` worth reading with these options: the tensor budget
+ * plus headroom for the zip and pickle records. Callers reading from disk
+ * refuse bigger files before reading them (see cli/convert.ts).
+ */
+export function torchMaxFileBytes(opts: TorchCheckpointOptions = {}): number {
+  return (opts.maxTotalBytes ?? DEFAULT_TORCH_MAX_TOTAL_BYTES) + FILE_OVERHEAD_BYTES;
+}
+
 /**
  * Parse a `torch.save` zip checkpoint. The root object must be a dict.
  * Throws `MsnFormatError` for anything malformed, truncated, oversized or unsafe.
@@ -110,7 +137,7 @@ export function readTorchCheckpoint(bytes: Uint8Array, opts: TorchCheckpointOpti
   try {
     return read(bytes, opts);
   } catch (e) {
-    if (e instanceof Error && e.name === 'MsnFormatError') throw e;
+    if (e instanceof Error && (e.name === 'MsnFormatError' || e.name === 'MsnResourceError')) throw e;
     // Safety net only: every known failure is validated explicitly above; this
     // keeps unforeseen engine errors (RangeError, stack overflow) typed.
     const err = e instanceof Error ? e : new Error(String(e));
@@ -122,6 +149,13 @@ function read(bytes: Uint8Array, opts: TorchCheckpointOptions): TorchDict {
   if (!(bytes instanceof Uint8Array)) fail('input must be a Uint8Array');
   // A plain view: Node's Buffer subclass has a non-copying slice(), which would alias the input.
   bytes = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const maxFile = torchMaxFileBytes(opts);
+  if (bytes.length > maxFile) {
+    throw new MsnResourceError(
+      `torch checkpoint: the file is ${bytes.length} bytes, over the limit of ${maxFile} for a model of at most ${opts.maxTotalBytes ?? DEFAULT_TORCH_MAX_TOTAL_BYTES} tensor bytes; ` +
+        'pass a larger reader.maxTotalBytes if you trust this file.',
+    );
+  }
   if (LEGACY_MAGIC.every((b, i) => bytes[i] === b)) {
     fail('this is the legacy (pre-1.6) torch serialization format; re-save it with a recent torch.save');
   }
@@ -139,7 +173,7 @@ function read(bytes: Uint8Array, opts: TorchCheckpointOptions): TorchDict {
     littleEndian = s === 'little';
   }
 
-  const maxTotalBytes = opts.maxTotalBytes ?? 2 * 1024 ** 3;
+  const maxTotalBytes = opts.maxTotalBytes ?? DEFAULT_TORCH_MAX_TOTAL_BYTES;
   const maxElems = opts.maxTensorElements ?? 2 ** 29;
   let totalBytes = 0;
   const storages = new Map<string, Storage>();
@@ -162,7 +196,7 @@ function read(bytes: Uint8Array, opts: TorchCheckpointOptions): TorchDict {
       if (entry.size !== numel * info.itemSize) {
         fail(`storage ${key} holds ${entry.size} bytes but ${numel} × ${info.dtype} needs ${numel * info.itemSize}`);
       }
-      s = { info, numel, bytes: zip.read(entry, { verifyCrc }) };
+      s = { key, info, numel, bytes: zip.read(entry, { verifyCrc }), viewed: 0 };
       storages.set(key, s);
     }
     return new PyExternal('storage', s);
@@ -181,6 +215,19 @@ function read(bytes: Uint8Array, opts: TorchCheckpointOptions): TorchDict {
       numel *= d;
       if (numel > maxElems) fail(`${what}: tensor of shape [${shape}] exceeds ${maxElems} elements`);
     }
+    // Everything below is checked before the copy is allocated. A view reads
+    // only bytes its storage holds, so a tensor can never be larger than the
+    // file: no more elements than the storage, and no broadcasting (stride 0
+    // repeats one element along a dimension; torch.save writes it only for
+    // expand()ed tensors, which MSN checkpoints do not hold).
+    if (numel > s.numel) {
+      fail(`${what}: a view of shape [${shape}] (${numel} elements) is larger than its ${s.numel}-element storage ${s.key}; the file is corrupt or hostile`);
+    }
+    for (let i = 0; i < shape.length; i++) {
+      if (strides[i] === 0 && shape[i] > 1) {
+        fail(`${what}: stride 0 on dimension ${i} (size ${shape[i]}) repeats storage elements (an expand()ed tensor); save tensor.contiguous() instead`);
+      }
+    }
     // The furthest element read must lie inside the storage.
     if (numel > 0) {
       let last = offset;
@@ -194,6 +241,13 @@ function read(bytes: Uint8Array, opts: TorchCheckpointOptions): TorchDict {
     const outItem = s.info.dtype === 'float16' || s.info.dtype === 'bfloat16' ? 4 : s.info.itemSize;
     totalBytes += numel * outItem;
     if (totalBytes > maxTotalBytes) fail(`tensors exceed the ${maxTotalBytes}-byte limit (maxTotalBytes)`);
+    s.viewed += numel;
+    if (s.viewed > MAX_STORAGE_REUSE * s.numel + STORAGE_REUSE_SLACK) {
+      fail(
+        `${what}: the views of storage ${s.key} read its ${s.numel} elements more than ${MAX_STORAGE_REUSE} times over ` +
+          '(many tensors aliasing the same bytes); the file is corrupt or hostile',
+      );
+    }
     const tensor: TorchTensor = { shape, dtype: s.info.dtype, data: copyTensor(s, offset, shape, strides, numel, littleEndian) };
     return new PyExternal('tensor', tensor);
   };
@@ -220,6 +274,10 @@ function read(bytes: Uint8Array, opts: TorchCheckpointOptions): TorchDict {
     globals.set(name, () => fail(`${name} may only appear as a storage type tag, not be called`));
   }
 
+  const maxPickle = opts.maxPickleBytes ?? DEFAULT_MAX_PICKLE_BYTES;
+  if (pkls[0].size > maxPickle) {
+    fail(`data.pkl is ${pkls[0].size} bytes, over the ${maxPickle}-byte limit (maxPickleBytes; an MSN checkpoint's is under 1 MB)`);
+  }
   const pkl = zip.read(pkls[0], { verifyCrc });
   const root = unpickle(pkl, { ...opts, globals, persistentLoad });
   if (!(root instanceof PyDict)) fail('the saved object is not a dict');

@@ -33,15 +33,15 @@
  * bit-exact parity with the PyTorch weights matters.
  */
 import { MsnFormatError, MsnShapeError, MsnValueError } from '../errors.js';
-import { VitConfig, validateConfig } from '../model/config.js';
+import { MODEL_LIMITS, VitConfig, parameterCount, validateConfig } from '../model/config.js';
 import { NamedArrays, bufferSpecs, paramSpecs } from '../model/params.js';
 
 export const MODEL_FORMAT = 'msn-web/model';
 export const MODEL_FORMAT_VERSION = 1;
 export const MANIFEST_FILE = 'model.json';
 export const DEFAULT_SHARD_BYTES = 4 * 1024 * 1024;
-/** Default limit on the summed shard sizes (a ViT-L/7 with head is ~1.3 GB in float32). */
-export const DEFAULT_MAX_TOTAL_BYTES = 2 * 1024 ** 3;
+/** Default limit on the summed shard sizes (a ViT-L/7 with head is ~1.3 GB in float32): MODEL_LIMITS.maxParameterBytes. */
+export const DEFAULT_MAX_TOTAL_BYTES = MODEL_LIMITS.maxParameterBytes;
 export const PROTOTYPES_TENSOR = 'prototypes';
 
 export type StoredDType = 'float32' | 'float16';
@@ -342,6 +342,8 @@ export async function encodeModel(model: ModelData, opts: EncodeOptions = {}): P
 const SHARD_FILE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const SHA_RE = /^[0-9a-f]{64}$/;
 const MAX_TENSORS = 100_000;
+/** More shards than tensors would hold nothing but padding. */
+const MAX_SHARDS = MAX_TENSORS;
 
 function isNonNegInt(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
@@ -381,6 +383,7 @@ export function validateManifest(raw: unknown, opts: DecodeOptions = {}): ModelM
   checkJson(raw.meta, 'meta');
 
   if (!Array.isArray(raw.shards) || raw.shards.length === 0) fail('model.json has no shards list.');
+  if (raw.shards.length > MAX_SHARDS) fail(`model.json lists ${raw.shards.length} shards, more than the limit of ${MAX_SHARDS}; re-export the model.`);
   const maxTotal = opts.maxTotalBytes ?? DEFAULT_MAX_TOTAL_BYTES;
   let total = 0;
   const files = new Set<string>();
@@ -400,6 +403,13 @@ export function validateManifest(raw: unknown, opts: DecodeOptions = {}): ModelM
 
   if (!Array.isArray(raw.tensors)) fail('model.json has no tensors list.');
   if (raw.tensors.length > MAX_TENSORS) fail(`model.json lists more than ${MAX_TENSORS} tensors.`);
+  // The shards hold the tensors and at most 3 bytes of alignment padding
+  // before each; more bytes than that would only make a loader download (and
+  // hash) data nobody reads.
+  const needed = parameterCount(config) * 4 + 4 * raw.tensors.length;
+  if (total > needed) {
+    fail(`the shards add up to ${total} bytes, but a model of this config needs at most ${needed}; the manifest is inconsistent, re-export the model.`);
+  }
   const expected = expectedTensors(config);
   const seen = new Set<string>();
   const perShard: { start: number; end: number; name: string }[][] = shards.map(() => []);
@@ -451,8 +461,16 @@ export async function verifyShard(manifest: ModelManifest, index: number, bytes:
 }
 
 function readTensor(t: ManifestTensor, shard: Uint8Array): Float32Array {
+  // validateManifest checked these against the manifest and verifyShard the
+  // shard against the manifest; checking the real bytes again keeps a caller
+  // that skips either (or a manifest edited in between) from reading short.
+  const item = t.dtype === 'float32' ? 4 : 2;
+  if (t.byteLength !== numel(t.shape) * item) fail(`tensor '${t.name}' has ${t.byteLength} bytes; [${t.shape}] x ${t.dtype} needs ${numel(t.shape) * item}.`);
+  if (t.offset + t.byteLength > shard.byteLength) {
+    fail(`tensor '${t.name}' (bytes ${t.offset}..${t.offset + t.byteLength}) reaches past the end of its ${shard.byteLength}-byte shard; the model files are damaged, re-download them.`);
+  }
   const start = shard.byteOffset + t.offset;
-  const n = t.byteLength / (t.dtype === 'float32' ? 4 : 2);
+  const n = t.byteLength / item;
   if (t.dtype === 'float32') {
     if (HOST_LE) return new Float32Array(shard.buffer.slice(start, start + t.byteLength));
     const dv = new DataView(shard.buffer, start, t.byteLength);
@@ -486,6 +504,7 @@ export async function decodeModel(manifestRaw: unknown, shards: Uint8Array[], op
   const expected = expectedTensors(manifest.config);
   for (const t of manifest.tensors) {
     const data = readTensor(t, shards[t.shard]);
+    if (data.length !== numel(t.shape)) fail(`tensor '${t.name}' decoded to ${data.length} values, its shape [${t.shape}] needs ${numel(t.shape)}.`);
     checkFinite(data, t.name, fail);
     const kind = expected.get(t.name)!.kind;
     if (kind === 'prototypes') prototypes = data;

@@ -181,11 +181,11 @@ describe('readTorchCheckpoint on synthetic archives', () => {
   const six = f32bytes([0, 1, 2, 3, 4, 5]);
 
   it('makes contiguous row-major copies of strided views', () => {
-    const [tr, sl, ex, sc, em] = readOne(
+    const [tr, sl, one, sc, em] = readOne(
       [
         { type: 'FloatStorage', key: '0', numel: 6, shape: [3, 2], stride: [1, 3] }, // transpose of a 2x3
         { type: 'FloatStorage', key: '0', numel: 6, offset: 1, shape: [2, 2], stride: [3, 1] }, // slice [:, 1:3]
-        { type: 'FloatStorage', key: '0', numel: 6, offset: 3, shape: [2, 3], stride: [0, 1] }, // expand
+        { type: 'FloatStorage', key: '0', numel: 6, offset: 3, shape: [1, 3], stride: [0, 1] }, // size-1 dim: its stride is irrelevant
         { type: 'FloatStorage', key: '0', numel: 6, offset: 5, shape: [], stride: [] }, // 0-d
         { type: 'FloatStorage', key: '0', numel: 6, offset: 6, shape: [0, 3], stride: [3, 1] }, // empty
       ],
@@ -193,7 +193,7 @@ describe('readTorchCheckpoint on synthetic archives', () => {
     );
     expect(vals(tr)).toEqual([0, 3, 1, 4, 2, 5]);
     expect(vals(sl)).toEqual([1, 2, 4, 5]);
-    expect(vals(ex)).toEqual([3, 4, 5, 3, 4, 5]);
+    expect(vals(one)).toEqual([3, 4, 5]);
     expect(sc.shape).toEqual([]);
     expect(vals(sc)).toEqual([5]);
     expect(em.shape).toEqual([0, 3]);
@@ -261,6 +261,10 @@ describe('readTorchCheckpoint on synthetic archives', () => {
     expect(one({ type: 'FloatStorage', key: '0', numel: 6, shape: [6], stride: [1] }, six, { maxTensorElements: 5 })).toMatch(/MsnFormatError.*exceeds 5 elements/);
     expect(one({ type: 'FloatStorage', key: '0', numel: 6, shape: [6], stride: [1] }, six, { maxTotalBytes: 20 })).toMatch(/MsnFormatError.*maxTotalBytes/);
     expect(one({ type: 'FloatStorage', key: '0', numel: 6, shape: [2 ** 40, 2 ** 40], stride: [1, 1] })).toMatch(/MsnFormatError.*exceeds/);
+    // Views may not read more than their storage holds: no broadcasting (stride 0), no view larger than the storage.
+    expect(one({ type: 'FloatStorage', key: '0', numel: 6, offset: 3, shape: [2, 3], stride: [0, 1] })).toMatch(/MsnFormatError.*stride 0 on dimension 0/);
+    expect(one({ type: 'FloatStorage', key: '0', numel: 6, shape: [7], stride: [0] })).toMatch(/MsnFormatError.*larger than its 6-element storage/);
+    expect(one({ type: 'FloatStorage', key: '0', numel: 6, shape: [2, 2, 2], stride: [1, 1, 1] })).toMatch(/MsnFormatError.*larger than its 6-element storage/);
     expect(
       fmt(() =>
         readOne(
@@ -275,6 +279,10 @@ describe('readTorchCheckpoint on synthetic archives', () => {
     // Each tensor is a separate copy, so repeated views of one storage count against the byte budget.
     const many = Array.from({ length: 10 }, () => ({ type: 'FloatStorage', key: '0', numel: 6, shape: [6], stride: [1] }));
     expect(fmt(() => readOne(many, { '0': six }, { maxTotalBytes: 200 }))).toMatch(/maxTotalBytes/);
+    // ...and many views of one storage (aliasing) are refused whatever the budget: at most twice over, plus 64 elements.
+    const aliases = Array.from({ length: 15 }, () => ({ type: 'FloatStorage', key: '0', numel: 6, shape: [6], stride: [1] }));
+    expect(fmt(() => readOne(aliases.slice(0, 12), { '0': six }))).toBe('no error');
+    expect(fmt(() => readOne(aliases, { '0': six }))).toMatch(/MsnFormatError.*views of storage 0 read its 6 elements more than 2 times over/);
   });
 
   it('refuses forbidden globals before anything is called, naming them', () => {
