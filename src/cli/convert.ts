@@ -6,11 +6,12 @@
  * format (model.json + weights-*.bin) and prints what it inferred.
  * Run with: npx tsx src/cli/convert.ts ...
  */
-import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { MsnConfigError } from '../errors.js';
 import { importMsnCheckpoint, type MsnNetworkName } from '../interop/import-msn.js';
+import { torchMaxFileBytes } from '../interop/torch-checkpoint.js';
+import { readFileChecked } from '../io/atomic-file.js';
 import { encodeModel, manifestTotalBytes } from '../io/model-format.js';
 import { writeModelDirectory } from '../io/model-loader-node.js';
 
@@ -87,7 +88,9 @@ export function parseConvertArgs(argv: string[]): ConvertArgs | 'help' {
 /** Runs the conversion, reporting through `log`. */
 export async function runConvert(a: ConvertArgs, log: (s: string) => void = console.log): Promise<void> {
   const t0 = performance.now();
-  const bytes = new Uint8Array(await readFile(a.checkpoint));
+  // Capped by the reader's own limit, and only regular files: `convert /dev/zero`
+  // must fail at once instead of reading until memory runs out.
+  const bytes = await readFileChecked(a.checkpoint, torchMaxFileBytes(), { what: 'a .pth.tar checkpoint' });
   const ck = importMsnCheckpoint(bytes, { which: a.which, numHeads: a.numHeads, optimizer: false });
   const c = ck.config;
   log(`read ${a.checkpoint} (${(bytes.length / 1e6).toFixed(1)} MB)`);

@@ -68,6 +68,26 @@ export interface HeadBundle {
   exampleLabels?: string[];
 }
 
+/**
+ * Bounds on what a bundle may describe, checked before its arrays are
+ * expanded. Generous for real heads (ImageNet-21k has 21,841 classes; MSN
+ * features are 384-1024 wide) and small against a hostile file.
+ */
+export const HEAD_LIMITS = Object.freeze({
+  maxClasses: 100_000,
+  maxFeatureDim: 65_536,
+  /** Characters in one class name or label. */
+  maxNameLength: 1_000,
+});
+
+/** The arrays each head kind stores; `exampleFeatures` joins them when `exampleLabels` is present. */
+const KIND_ARRAYS: Readonly<Record<HeadKind, readonly string[]>> = {
+  linear: ['weights'],
+  centroid: ['centroids'],
+  knn: ['bank', 'bankLabels'],
+};
+const EXAMPLES_ARRAY = 'exampleFeatures';
+
 export interface LoadHeadOptions {
   /**
    * Fingerprint of the encoder you will feed the head. When given and
@@ -93,6 +113,17 @@ function isRecord(value: unknown): value is Record<string, unknown> {
  * bundle typed. Kind-specific shapes are checked by each head's `fromBundle`.
  */
 export function validateBundle(value: unknown): HeadBundle {
+  const preprocess = checkFields(value);
+  const v = value as Record<string, unknown>;
+  if (!isRecord(v.arrays)) fail('arrays must be an object.');
+  const arrays = v.arrays as Record<string, unknown>;
+  checkArrayTable(v as unknown as HeadBundle, arrays);
+  for (const [name, array] of Object.entries(arrays)) checkArray(name, array);
+  return { ...(v as unknown as HeadBundle), preprocess };
+}
+
+/** Every field except the arrays' contents; returns the parsed preprocess spec. */
+function checkFields(value: unknown): PreprocessSpec {
   if (!isRecord(value)) fail(`expected an object, got ${value === null ? 'null' : typeof value}.`);
   if (value.format !== HEAD_BUNDLE_FORMAT) fail(`format must be '${HEAD_BUNDLE_FORMAT}', got ${JSON.stringify(value.format)}.`);
   if (value.version !== HEAD_BUNDLE_VERSION) {
@@ -106,10 +137,17 @@ export function validateBundle(value: unknown): HeadBundle {
   if (typeof featureDim !== 'number' || !Number.isInteger(featureDim) || featureDim < 1) {
     fail(`featureDim must be a positive integer, got ${JSON.stringify(featureDim)}.`);
   }
+  if (featureDim > HEAD_LIMITS.maxFeatureDim) {
+    fail(`featureDim is ${featureDim}, above the limit of ${HEAD_LIMITS.maxFeatureDim} (HEAD_LIMITS.maxFeatureDim); the bundle is damaged or not a head of this SDK.`);
+  }
   const classes = value.classes;
   if (!Array.isArray(classes) || classes.length < 2 || !classes.every((c) => typeof c === 'string')) {
     fail('classes must be an array of at least 2 strings.');
   }
+  if (classes.length > HEAD_LIMITS.maxClasses) {
+    fail(`the bundle lists ${classes.length} classes, above the limit of ${HEAD_LIMITS.maxClasses} (HEAD_LIMITS.maxClasses); split the problem into smaller heads.`);
+  }
+  if (classes.some((c) => c.length > HEAD_LIMITS.maxNameLength)) fail(`a class name is longer than ${HEAD_LIMITS.maxNameLength} characters; shorten it.`);
   if (new Set(classes).size !== classes.length) fail('classes contains duplicate names.');
   const preprocess = parsePreprocessSpec(value.preprocess);
   if (typeof value.encoderFingerprint !== 'string' || value.encoderFingerprint.length === 0) {
@@ -131,8 +169,6 @@ export function validateBundle(value: unknown): HeadBundle {
   ) {
     fail('params must be an object of finite numbers and strings.');
   }
-  if (!isRecord(value.arrays)) fail('arrays must be an object.');
-  for (const [name, array] of Object.entries(value.arrays)) checkArray(name, array);
   if (
     value.fit !== undefined &&
     (!isRecord(value.fit) || !Object.values(value.fit).every((v) => typeof v === 'number' || typeof v === 'boolean'))
@@ -141,13 +177,33 @@ export function validateBundle(value: unknown): HeadBundle {
   }
   if (value.exampleLabels !== undefined) {
     const labels = value.exampleLabels;
-    const features = (value.arrays as Record<string, BundleArray>).exampleFeatures;
-    if (!Array.isArray(labels) || !labels.every((l) => typeof l === 'string')) fail('exampleLabels must be strings.');
-    if (!features || features.shape.length !== 2 || features.shape[0] !== labels.length || features.shape[1] !== featureDim) {
-      fail(`arrays.exampleFeatures must have shape [${labels.length}, ${featureDim}] to match exampleLabels.`);
+    if (!Array.isArray(labels) || !labels.every((l) => typeof l === 'string' && l.length <= HEAD_LIMITS.maxNameLength)) {
+      fail(`exampleLabels must be strings of at most ${HEAD_LIMITS.maxNameLength} characters.`);
     }
   }
-  return { ...(value as unknown as HeadBundle), preprocess };
+  return preprocess;
+}
+
+/**
+ * The arrays table (names and shapes only): exactly the arrays of this head
+ * kind, nothing else, so a bundle cannot smuggle in extra entries to expand.
+ */
+function checkArrayTable(bundle: HeadBundle, table: Record<string, unknown>): void {
+  const allowed = [...KIND_ARRAYS[bundle.kind], ...(bundle.exampleLabels !== undefined ? [EXAMPLES_ARRAY] : [])];
+  const extra = Object.keys(table).filter((n) => !allowed.includes(n));
+  if (extra.length > 0) {
+    fail(
+      `arrays ${extra.slice(0, 4).map((n) => JSON.stringify(n.length > 40 ? `${n.slice(0, 40)}...` : n)).join(', ')}` +
+        `${extra.length > 4 ? ` and ${extra.length - 4} more` : ''} are not part of a ${bundle.kind} head (expected ${allowed.join(', ')}).`,
+    );
+  }
+  if (bundle.exampleLabels !== undefined) {
+    const features = table[EXAMPLES_ARRAY] as { shape?: unknown } | undefined;
+    const shape = isRecord(features) && Array.isArray(features.shape) ? (features.shape as unknown[]) : undefined;
+    if (!shape || shape.length !== 2 || shape[0] !== bundle.exampleLabels.length || shape[1] !== bundle.featureDim) {
+      fail(`arrays.exampleFeatures must have shape [${bundle.exampleLabels.length}, ${bundle.featureDim}] to match exampleLabels.`);
+    }
+  }
 }
 
 function checkArray(name: string, array: unknown): asserts array is BundleArray {
@@ -183,7 +239,7 @@ export type AnyHead = LinearHead | CentroidHead | KnnHead;
  * `expectedFingerprint` is given and differs from the bundle's.
  */
 export function loadHead(source: HeadBundle | Uint8Array | string, options: LoadHeadOptions = {}): AnyHead {
-  const bundle = readBundle(source);
+  const bundle = readBundle(source, options);
   checkBundleFingerprint(bundle, options.expectedFingerprint);
   switch (bundle.kind) {
     case 'linear':
@@ -206,9 +262,13 @@ export function checkBundleFingerprint(bundle: HeadBundle, expected: string | un
   }
 }
 
-/** Parses and validates a bundle from any of its three forms. */
-export function readBundle(source: HeadBundle | Uint8Array | string): HeadBundle {
-  if (source instanceof Uint8Array) return bundleFromBytes(source);
+/**
+ * Parses and validates a bundle from any of its three forms. With
+ * `expectedFingerprint`, bytes from another encoder are refused
+ * (MsnConfigError) before their arrays are decoded.
+ */
+export function readBundle(source: HeadBundle | Uint8Array | string, options: LoadHeadOptions = {}): HeadBundle {
+  if (source instanceof Uint8Array) return bundleFromBytes(source, options);
   if (typeof source === 'string') {
     let parsed: unknown;
     try {
@@ -246,8 +306,14 @@ export function bundleToBytes(input: HeadBundle): Uint8Array {
   return out;
 }
 
-/** Inverse of `bundleToBytes`; throws MsnFormatError on any damage. */
-export function bundleFromBytes(bytes: Uint8Array): HeadBundle {
+/**
+ * Inverse of `bundleToBytes`; throws MsnFormatError on any damage. Everything
+ * in the header is checked before a value is decoded: the fields and their
+ * limits, then the fingerprint (`expectedFingerprint`, MsnConfigError), then
+ * the arrays table: only this kind's arrays, each inside the payload, no two
+ * sharing bytes (aliased entries would expand one payload many times over).
+ */
+export function bundleFromBytes(bytes: Uint8Array, options: LoadHeadOptions = {}): HeadBundle {
   if (!(bytes instanceof Uint8Array)) fail('expected a Uint8Array.');
   if (bytes.length < PREAMBLE || String.fromCharCode(...bytes.subarray(0, 8)) !== MAGIC) {
     fail(`bytes do not start with '${MAGIC}' (not a head bundle, or truncated).`);
@@ -270,20 +336,46 @@ export function bundleFromBytes(bytes: Uint8Array): HeadBundle {
   if (typeof floats !== 'number' || !Number.isInteger(floats) || floats < 0 || start + floats * 4 !== bytes.length) {
     fail(`payload should be ${String(floats)} float32 values after byte ${start}; there are ${bytes.length} bytes.`);
   }
-  const arrays: Record<string, BundleArray> = {};
-  for (const [name, ref] of Object.entries(header.arrays)) {
-    if (name === '__proto__' || !isRecord(ref) || !Array.isArray(ref.shape) || typeof ref.offset !== 'number') {
+  checkFields(header);
+  checkBundleFingerprint(header as unknown as HeadBundle, options.expectedFingerprint);
+  const table = header.arrays as Record<string, unknown>;
+  checkArrayTable(header as unknown as HeadBundle, table);
+
+  // Every range is checked (and the ranges against each other) before one value is read.
+  const refs: { name: string; shape: number[]; offset: number; size: number }[] = [];
+  for (const [name, ref] of Object.entries(table)) {
+    if (!isRecord(ref) || !Array.isArray(ref.shape) || typeof ref.offset !== 'number') {
       fail(`arrays.${name} must be { shape, offset } in the header.`);
     }
-    const shape = ref.shape as number[];
-    const size = shape.reduce((a, b) => a * b, 1);
-    const offset = ref.offset;
-    if (!Number.isInteger(offset) || offset < 0 || !Number.isInteger(size) || size < 0 || offset + size > floats) {
-      fail(`arrays.${name} [offset ${offset}, shape ${JSON.stringify(shape)}] lies outside the payload.`);
+    const shape = ref.shape as unknown[];
+    if (!shape.every((d) => typeof d === 'number' && Number.isInteger(d) && d >= 0)) {
+      fail(`arrays.${name}.shape must hold non-negative integers, got ${JSON.stringify(shape.slice(0, 8))}.`);
     }
+    // Grown one dimension at a time against the payload, so no product overflows.
+    let size = 1;
+    for (const d of shape as number[]) {
+      size *= d;
+      if (size > floats) break;
+    }
+    const offset = ref.offset;
+    if (!Number.isInteger(offset) || offset < 0 || size > floats || offset + size > floats) {
+      fail(`arrays.${name} [offset ${offset}, shape ${JSON.stringify(shape.slice(0, 8))}] lies outside the payload.`);
+    }
+    refs.push({ name, shape: shape as number[], offset, size });
+  }
+  const spans = refs.filter((r) => r.size > 0).sort((a, b) => a.offset - b.offset);
+  for (let i = 1; i < spans.length; i++) {
+    if (spans[i].offset < spans[i - 1].offset + spans[i - 1].size) {
+      fail(`arrays.${spans[i - 1].name} and arrays.${spans[i].name} share payload bytes; every array must have its own range.`);
+    }
+  }
+
+  const arrays: Record<string, BundleArray> = {};
+  for (const { name, shape, offset, size } of refs) {
     const data = new Array<number>(size);
     for (let i = 0; i < size; i++) data[i] = view.getFloat32(start + (offset + i) * 4, true);
-    arrays[name] = { shape, data };
+    // defineProperty: a name such as "__proto__" (refused above anyway) stays an own entry.
+    Object.defineProperty(arrays, name, { value: { shape, data }, enumerable: true, writable: true, configurable: true });
   }
   const { payloadFloats: _floats, ...rest } = header;
   return validateBundle({ ...rest, arrays });

@@ -111,45 +111,69 @@ async function syncDirectory(dir: string): Promise<void> {
   }
 }
 
+export interface ReadFileCheckedOptions {
+  /** What the file should be, for messages (default 'a checkpoint file'), e.g. 'a .pth.tar checkpoint'. */
+  what?: string;
+}
+
 /**
  * Read a whole file, refusing (MsnFormatError) files over `maxBytes` before
- * reading them. Other failures (missing file, no permission) are MsnErrors
- * naming the path with the system error as `cause` (`cause.code === 'ENOENT'`
- * for a missing file). Returns a plain Uint8Array (not a Buffer).
+ * reading them, and (MsnValueError) anything that is not a regular file:
+ * devices such as /dev/zero, pipes and folders have no size to check and
+ * could be read forever. The read itself is capped at `maxBytes` too, in case
+ * the file grows after the size check. Other failures (missing file, no
+ * permission) are MsnErrors naming the path with the system error as `cause`
+ * (`cause.code === 'ENOENT'` for a missing file). Returns a plain Uint8Array
+ * (not a Buffer).
  */
-export async function readFileChecked(path: string, maxBytes: number = DEFAULT_READ_MAX_BYTES): Promise<Uint8Array> {
+export async function readFileChecked(
+  path: string,
+  maxBytes: number = DEFAULT_READ_MAX_BYTES,
+  options: ReadFileCheckedOptions = {},
+): Promise<Uint8Array> {
   if (typeof path !== 'string' || path.length === 0) throw new MsnValueError(`readFileChecked: path must be a non-empty string, got ${typeof path}.`);
   if (typeof maxBytes !== 'number' || !Number.isSafeInteger(maxBytes) || maxBytes < 0) {
     throw new MsnValueError(`readFileChecked: maxBytes must be a non-negative integer, got ${String(maxBytes)}.`);
   }
+  const what = options.what ?? 'a checkpoint file';
   const target = resolve(path);
   const tooBig = (size: number): never => {
-    throw new MsnFormatError(`'${target}' is ${size} bytes, over the limit of ${maxBytes}; pass a larger maxBytes if you trust this file.`);
+    throw new MsnFormatError(
+      `'${target}' is ${size} bytes, over the limit of ${maxBytes} for ${what}; check that this is the right file, or pass a larger maxBytes if you trust it.`,
+    );
   };
   let handle: FileHandle | undefined;
   let stage = 'inspect';
   try {
     const info = await stat(target);
-    if (!info.isFile()) throw new MsnValueError(`'${target}' is not a regular file; pass the path of a checkpoint file.`);
+    if (!info.isFile()) throw new MsnValueError(`'${target}' is not a regular file (a folder, device or pipe); pass the path of ${what}.`);
     if (info.size > maxBytes) tooBig(info.size);
     stage = 'open';
     handle = await open(target, 'r');
+    // The same check on what was opened: the path may have been swapped since stat.
+    if (!(await handle.stat()).isFile()) throw new MsnValueError(`'${target}' is not a regular file (a folder, device or pipe); pass the path of ${what}.`);
     stage = 'read';
-    // The file may change between stat and read: read until end of file, never past maxBytes.
-    let buffer = new Uint8Array(Math.max(info.size, 1));
+    // Read the size stat reported; then probe one byte to see whether the
+    // file grew meanwhile, and keep reading (never past maxBytes) only then,
+    // so the common case reads straight into the final buffer.
+    let buffer = new Uint8Array(info.size);
     let length = 0;
+    const probe = new Uint8Array(1);
     for (;;) {
       if (length === buffer.length) {
-        if (length >= maxBytes + 1) break;
-        const bigger = new Uint8Array(Math.min(buffer.length * 2, maxBytes + 1));
-        bigger.set(buffer);
+        const { bytesRead } = await handle.read(probe, 0, 1, length);
+        if (bytesRead === 0) break;
+        if (length + 1 > maxBytes) tooBig(length + 1);
+        const bigger = new Uint8Array(Math.min(Math.max(buffer.length * 2, 1024), maxBytes));
+        bigger.set(buffer.subarray(0, length));
+        bigger[length++] = probe[0];
         buffer = bigger;
+        continue;
       }
       const { bytesRead } = await handle.read(buffer, length, Math.min(buffer.length - length, READ_CHUNK_BYTES), length);
       if (bytesRead === 0) break;
       length += bytesRead;
     }
-    if (length > maxBytes) tooBig(length);
     return length === buffer.length ? buffer : buffer.slice(0, length);
   } catch (err) {
     if (err instanceof MsnError) throw err;

@@ -3,9 +3,10 @@
  * shards) with node:fs. Kept apart from model-loader.ts so that browser
  * bundles never pull in Node modules.
  */
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MsnAbortError, MsnConfigError, MsnFormatError } from '../errors.js';
+import { MsnAbortError, MsnConfigError, MsnError, MsnFormatError } from '../errors.js';
+import { readFileChecked } from './atomic-file.js';
 import { LoadModelOptions, LoadedModel, loadModel, progressTracker } from './model-loader.js';
 import { EncodedModel, MANIFEST_FILE, formatManifest, manifestTotalBytes, validateManifest } from './model-format.js';
 
@@ -13,17 +14,32 @@ function fail(msg: string, cause?: unknown): never {
   throw new MsnFormatError(`msn-web model: ${msg}`, cause === undefined ? undefined : { cause });
 }
 
+const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
+
+/**
+ * A whole file, at most `maxBytes`, refusing non-regular files (a device such
+ * as /dev/zero, a pipe) before reading: every read is capped by what the
+ * manifest allows.
+ */
+async function readCapped(path: string, maxBytes: number, what: string): Promise<Uint8Array> {
+  try {
+    return await readFileChecked(path, maxBytes, { what });
+  } catch (e) {
+    const err = e as MsnError;
+    if (err.name === 'MsnFormatError') throw err;
+    return fail(`cannot read ${path}: ${err.message}`, e);
+  }
+}
+
 /** Reads model.json and the shards of a local directory (sizes checked before reading; hashes by decodeModel). */
 export async function readModelDirectory(dir: string, opts: LoadModelOptions = {}): Promise<EncodedModel> {
   const mpath = join(dir, MANIFEST_FILE);
+  const mbytes = await readCapped(mpath, MAX_MANIFEST_BYTES, `an msn-web ${MANIFEST_FILE} (at most 16 MiB)`);
   let text: string;
   try {
-    const st = await stat(mpath);
-    if (st.size > 16 * 1024 * 1024) fail(`${mpath} is larger than 16 MiB.`);
-    text = await readFile(mpath, 'utf8');
+    text = new TextDecoder('utf-8', { fatal: true }).decode(mbytes);
   } catch (e) {
-    if (e instanceof MsnFormatError) throw e;
-    return fail(`cannot read ${mpath}: ${(e as Error).message}`, e);
+    return fail(`${mpath} is not UTF-8 text.`, e);
   }
   let raw: unknown;
   try {
@@ -44,8 +60,8 @@ export async function readModelDirectory(dir: string, opts: LoadModelOptions = {
       return fail(`shard file ${p} is missing: ${(e as Error).message}`, e);
     }
     if (size !== s.byteLength) fail(`shard file ${p} has ${size} bytes, the manifest says ${s.byteLength} (truncated or wrong file?).`);
-    const b = await readFile(p);
-    shards.push(new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
+    const b = await readCapped(p, s.byteLength, `a ${s.byteLength}-byte shard of this model`);
+    shards.push(b);
     tick(b.byteLength, s.file);
   }
   return { manifest, shards };

@@ -67,6 +67,12 @@ export interface DecodeContainerOptions {
   expectedKind?: string;
   /** Reject inputs larger than this many bytes before looking inside; default 2 GiB. */
   maxBytes?: number;
+  /**
+   * Called with the header's `meta` once the header is checked and before
+   * any tensor is copied out; throw to refuse the file. Lets a caller check
+   * what the metadata promises (a config, sizes) before paying for the data.
+   */
+  checkMeta?: (meta: unknown) => void;
 }
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -262,7 +268,10 @@ export function decodeContainer(bytes: Uint8Array, options: DecodeContainerOptio
     throw new MsnValueError(`decodeContainer: expected a Uint8Array, got ${describe(bytes)}; wrap an ArrayBuffer with new Uint8Array(buffer).`);
   }
   if (!isRecord(options)) throw new MsnConfigError(`decodeContainer: options must be an object, got ${describe(options)}.`);
-  const { expectedKind, maxBytes = DEFAULT_CONTAINER_MAX_BYTES } = options;
+  const { expectedKind, maxBytes = DEFAULT_CONTAINER_MAX_BYTES, checkMeta } = options;
+  if (checkMeta !== undefined && typeof checkMeta !== 'function') {
+    throw new MsnConfigError(`decodeContainer: checkMeta must be a function when given, got ${describe(checkMeta)}.`);
+  }
   if (typeof maxBytes !== 'number' || !Number.isSafeInteger(maxBytes) || maxBytes < PREAMBLE) {
     throw new MsnConfigError(`decodeContainer: maxBytes must be an integer of at least ${PREAMBLE}, got ${describe(maxBytes)}.`);
   }
@@ -300,6 +309,7 @@ export function decodeContainer(bytes: Uint8Array, options: DecodeContainerOptio
   if (expectedKind !== undefined && header.kind !== expectedKind) {
     formatError(`expected a '${expectedKind}' file but this one holds ${quote(header.kind)}; check which file you opened.`);
   }
+  checkMeta?.(header.meta);
 
   const entries: [string, ContainerTensor][] = [];
   for (const ref of header.refs) {

@@ -8,5 +8,5 @@ export async function saveCheckpointFile(path: string, ckpt: CheckpointData): Pr
 }
 
 export async function loadCheckpointFile(path: string): Promise<CheckpointData> {
-  return checkpointFromBytes(await readFileChecked(path));
+  return checkpointFromBytes(await readFileChecked(path, undefined, { what: 'an msn-web pretraining checkpoint' }));
 }

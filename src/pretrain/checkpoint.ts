@@ -23,20 +23,37 @@ export function checkpointToBytes(ckpt: CheckpointData): Uint8Array {
   });
 }
 
+/**
+ * Reads a checkpoint. The header (version, counters, config with its model
+ * and view limits) is checked before any tensor is copied, so a small file
+ * that promises a huge model fails at once with MsnFormatError.
+ */
 export function checkpointFromBytes(bytes: Uint8Array): CheckpointData {
-  const { meta, tensors } = decodeContainer(bytes, { expectedKind: CHECKPOINT_KIND });
-  const m = meta as Partial<CheckpointData> & { version?: number };
-  if (m?.version !== CHECKPOINT_VERSION) {
-    throw new MsnFormatError(`Unsupported checkpoint version ${String(m?.version)}; this msn-web reads version ${CHECKPOINT_VERSION}.`);
+  let m: Partial<CheckpointData> & { version?: number } = {};
+  const { tensors } = decodeContainer(bytes, {
+    expectedKind: CHECKPOINT_KIND,
+    checkMeta: (meta) => {
+      m = checkHeader(meta);
+    },
+  });
+  return { config: m.config!, step: m.step!, iteration: m.iteration!, numBatchesTracked: m.numBatchesTracked!, tensors };
+}
+
+function checkHeader(meta: unknown): Partial<CheckpointData> & { version?: number } {
+  const m = (typeof meta === 'object' && meta !== null ? meta : {}) as Partial<CheckpointData> & { version?: number };
+  if (m.version !== CHECKPOINT_VERSION) {
+    throw new MsnFormatError(`Unsupported checkpoint version ${String(m.version)}; this msn-web reads version ${CHECKPOINT_VERSION}.`);
   }
   const ints = [m.step, m.iteration, m.numBatchesTracked?.encoder, m.numBatchesTracked?.target];
   if (!ints.every((v) => Number.isInteger(v) && (v as number) >= 0)) {
     throw new MsnFormatError('The checkpoint counters (step, iteration, numBatchesTracked) are missing or invalid.');
   }
+  if (typeof m.config !== 'object' || m.config === null) throw new MsnFormatError('The checkpoint has no config; it was not written by msn-web.');
   try {
-    validatePretrainConfig(m.config!);
+    // Model (MODEL_LIMITS) and views (VIEW_LIMITS) included: nothing is built from it yet.
+    validatePretrainConfig(m.config);
   } catch (e) {
-    throw new MsnFormatError(`The checkpoint's config is invalid: ${(e as Error).message}`);
+    throw new MsnFormatError(`The checkpoint's config is invalid: ${(e as Error).message} The file is damaged or was not written by msn-web; use another checkpoint.`, { cause: e });
   }
-  return { config: m.config!, step: m.step!, iteration: m.iteration!, numBatchesTracked: m.numBatchesTracked!, tensors };
+  return m;
 }
