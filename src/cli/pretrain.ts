@@ -6,7 +6,8 @@
  * A progress bar on a TTY, plain log lines otherwise. Ctrl-C stops at a step
  * boundary and writes the checkpoint.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { MsnConfigError } from '../errors.js';
 import { useBackend, CoreBackend } from '../runtime/backend.js';
@@ -35,23 +36,50 @@ export async function pretrainCommand(argv: string[]): Promise<void> {
   const data = args.get('data');
   if (!data) throw new MsnConfigError('Pass --data <folder>: an MNIST-layout IDX folder or a folder of PNG/JPEG images.');
   const out = args.get('out') ?? 'msn-checkpoint.msnckpt';
+  // Every number is checked before any work, so a typo fails now rather than after hours of training.
+  const int = (k: string, min: number): number | undefined => {
+    if (!args.has(k)) return undefined;
+    const raw = args.get(k)!;
+    const v = Number(raw);
+    if (!/^[+-]?\d+$/.test(raw.trim()) || !Number.isSafeInteger(v) || v < min) throw new MsnConfigError(`--${k} must be an integer >= ${min}, got '${raw}'.`);
+    return v;
+  };
+  const stepsArg = int('steps', 1);
+  const epochsArg = int('epochs', 1);
+  if (stepsArg !== undefined && epochsArg !== undefined) throw new MsnConfigError('Pass --steps or --epochs, not both.');
+  const every = int('checkpoint-every', 0) ?? 200;
+  const batchArg = int('batch-size', 2);
+  const totalArg = int('total-steps', 1);
+  const seedArg = int('seed', 0);
+  const outDir = dirname(resolve(out));
+  let dirOk = false;
+  try {
+    dirOk = statSync(outDir).isDirectory();
+  } catch {
+    dirOk = false;
+  }
+  if (!dirOk) throw new MsnConfigError(`The folder of --out (${outDir}) does not exist; create it first.`);
   tf.env().set('PROD', true);
   await useBackend((args.get('backend') ?? 'wasm') as CoreBackend);
   const dataset = await loadImageFolder(data);
   let p: Pretrainer;
   const resume = args.get('resume');
   if (resume) {
+    const setOnly = ['preset', 'batch-size', 'total-steps', 'seed', 'config'].filter((k) => args.has(k));
+    if (setOnly.length) throw new MsnConfigError(`${setOnly.map((k) => '--' + k).join(', ')} set up a new run; a resumed run keeps its own. Drop them or start a new run.`);
     p = Pretrainer.fromCheckpoint(await loadCheckpointFile(resume));
-    console.error(`resumed ${resume} at step ${p.step}`);
+    // Continuing past the run's plan starts a new segment (warm-up, cosine, EMA ramp over these steps).
+    const want = stepsArg ?? (epochsArg !== undefined ? epochsArg * Math.floor(dataset.count / p.config.batchSize) : undefined);
+    const replanned = want !== undefined && want > 0 && p.planSteps(want);
+    console.error(`resumed ${resume} at step ${p.step}${replanned ? `; new plan of ${want} steps from here` : ''}`);
   } else {
     const fileOpts: PretrainOptions = args.has('config') ? JSON.parse(readFileSync(args.get('config')!, 'utf8')) : {};
-    const num = (k: string) => (args.has(k) ? Number(args.get(k)) : undefined);
-    const batchSize = num('batch-size') ?? fileOpts.batchSize ?? 64;
+    const batchSize = batchArg ?? fileOpts.batchSize ?? 64;
     const perEpoch = Math.floor(dataset.count / batchSize);
-    const planned = num('total-steps') ?? (num('epochs') !== undefined ? num('epochs')! * perEpoch : num('steps')) ?? fileOpts.totalSteps ?? 1000;
+    const planned = totalArg ?? (epochsArg !== undefined ? epochsArg * perEpoch : stepsArg) ?? fileOpts.totalSteps ?? 1000;
     p = Pretrainer.create({
       ...fileOpts, preset: args.get('preset') ?? fileOpts.preset, batchSize, totalSteps: planned,
-      seed: num('seed') ?? fileOpts.seed ?? 0,
+      seed: seedArg ?? fileOpts.seed ?? 0,
     });
   }
   const cfg = p.config;
@@ -61,9 +89,6 @@ export async function pretrainCommand(argv: string[]): Promise<void> {
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort());
   const tty = process.stderr.isTTY;
-  const stepsArg = args.has('steps') ? Number(args.get('steps')) : undefined;
-  const epochsArg = args.has('epochs') ? Number(args.get('epochs')) : undefined;
-  const every = Number(args.get('checkpoint-every') ?? 200);
   let last = 0;
   const show = (e: ProgressEvent) => {
     const line = `step ${e.step} epoch ${e.epoch} loss ${e.loss.toFixed(4)} ce ${e.ce.toFixed(4)} me-max ${e.memax.toFixed(4)} ` +

@@ -3,6 +3,7 @@
  * from the train split, fit a head on their features, and score the test
  * split. Features are computed once; only the sampling changes per seed.
  */
+import { MsnConfigError } from '../errors.js';
 import { Rng } from '../util/rng.js';
 import { fitCentroidHead, fitKnnHead, fitLinearHead } from '../heads/index.js';
 
@@ -23,6 +24,10 @@ export function sampleShots(labels: ArrayLike<number>, k: number, seed: number):
     const c = labels[i];
     if (!byClass.has(c)) byClass.set(c, []);
     byClass.get(c)!.push(i);
+  }
+  // k larger than a class would silently mean "all of it" and be reported as k shots: refuse.
+  for (const [c, pool] of byClass) {
+    if (pool.length < k) throw new MsnConfigError(`${k} shots per class asked for, but class ${c} has only ${pool.length} labelled images; use at most ${pool.length}.`);
   }
   const rng = new Rng(seed);
   const out: number[] = [];

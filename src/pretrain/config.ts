@@ -14,6 +14,11 @@ export interface PretrainConfig {
   batchSize: number;
   /** Planned run length: the schedules span SCHEDULE_HORIZON_SCALE times this. */
   totalSteps: number;
+  /**
+   * The step the current plan starts after: 0 for a fresh run, later for a
+   * continued segment (see Pretrainer.planSteps). Absent in older checkpoints.
+   */
+  scheduleStart?: number;
   warmupSteps: number;
   lr: { start: number; ref: number; final: number };
   weightDecay: { start: number; final: number };
@@ -69,6 +74,7 @@ export function validatePretrainConfig(c: PretrainConfig): void {
   validateViews(c.views, c.model);
   if (!Number.isInteger(c.batchSize) || c.batchSize < 2) bad(`batchSize must be an integer >= 2 (BatchNorm needs 2 samples), got ${c.batchSize}.`);
   if (!Number.isInteger(c.totalSteps) || c.totalSteps < 1) bad(`totalSteps must be a positive integer, got ${c.totalSteps}.`);
+  if (c.scheduleStart !== undefined && (!Number.isInteger(c.scheduleStart) || c.scheduleStart < 0)) bad(`scheduleStart must be an integer >= 0, got ${c.scheduleStart}.`);
   if (!Number.isInteger(c.warmupSteps) || c.warmupSteps < 0) bad(`warmupSteps must be an integer >= 0, got ${c.warmupSteps}.`);
   if (!(c.lr.ref > 0) || !(c.lr.start >= 0) || !(c.lr.final >= 0)) bad('lr.start, lr.ref and lr.final must be >= 0 (ref > 0).');
   if (!(c.ema.start >= 0 && c.ema.start <= 1 && c.ema.end >= 0 && c.ema.end <= 1)) bad('ema.start and ema.end must be in [0, 1].');
@@ -77,9 +83,23 @@ export function validatePretrainConfig(c: PretrainConfig): void {
   if (!Number.isInteger(c.seed)) bad(`seed must be an integer, got ${c.seed}.`);
 }
 
+/** Warm-up of a continued segment: short, since the weights and AdamW moments are already trained. */
+export const SEGMENT_WARMUP_FRACTION = 0.1;
+
+/**
+ * The config of a continued segment of `steps` steps that starts at `step`:
+ * the same recipe, its schedules (warm-up, cosine, EMA ramp) planned over
+ * the segment alone.
+ */
+export function segmentConfig(c: PretrainConfig, step: number, steps: number): PretrainConfig {
+  const next = { ...c, scheduleStart: step, totalSteps: steps, warmupSteps: Math.ceil(steps * SEGMENT_WARMUP_FRACTION) };
+  validatePretrainConfig(next);
+  return next;
+}
+
 export function scheduleConfig(c: PretrainConfig): ScheduleConfig {
   return {
-    totalSteps: c.totalSteps, warmupSteps: c.warmupSteps,
+    totalSteps: c.totalSteps, warmupSteps: c.warmupSteps, startStep: c.scheduleStart ?? 0,
     startLr: c.lr.start, refLr: c.lr.ref, finalLr: c.lr.final,
     startWeightDecay: c.weightDecay.start, finalWeightDecay: c.weightDecay.final,
     emaStart: c.ema.start, emaEnd: c.ema.end,

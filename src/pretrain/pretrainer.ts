@@ -14,7 +14,7 @@ import { createTrainState, disposeTrainState } from '../train/state.js';
 import { MsnTrainState, StepMetrics, TrainHyper, trainStepAsync } from '../train/step.js';
 import { NamedArrays, NamedTensors, readArrays, readArraysSync } from '../util/readback.js';
 import { Rng } from '../util/rng.js';
-import { PretrainConfig, PretrainOptions, pretrainConfig, scheduleConfig, validatePretrainConfig } from './config.js';
+import { PretrainConfig, PretrainOptions, pretrainConfig, scheduleConfig, segmentConfig, validatePretrainConfig } from './config.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { ImageDataset, ImageLike, datasetFromImages, datasetFromTensor } from './source.js';
 import { disposeBatch, makeViews } from './views.js';
@@ -30,7 +30,7 @@ export interface ProgressEvent extends StepMetrics {
 }
 
 export interface FitOptions {
-  /** Optimizer steps to run in this call (default: until totalSteps). */
+  /** Optimizer steps to run in this call (default: to the end of the current plan). */
   steps?: number;
   /** Alternatively, whole passes over the dataset. */
   epochs?: number;
@@ -72,9 +72,9 @@ const DATA_STREAM = 1;
 const VIEW_STREAM = 2;
 
 export class Pretrainer {
-  readonly config: PretrainConfig;
+  private cfg: PretrainConfig;
   readonly state: MsnTrainState;
-  private readonly schedules: Schedules;
+  private schedules: Schedules;
   private readonly hyper: TrainHyper;
   /** Attempted iterations (the data and augmentation position). */
   iteration = 0;
@@ -82,7 +82,7 @@ export class Pretrainer {
   private disposed = false;
 
   private constructor(config: PretrainConfig, state: MsnTrainState) {
-    this.config = config;
+    this.cfg = config;
     this.state = state;
     this.schedules = makeSchedules(scheduleConfig(config));
     this.hyper = { loss: config.loss, clipGrad: config.clipGrad };
@@ -115,6 +115,9 @@ export class Pretrainer {
   /** Resumes from checkpoint data (exactly where it stopped). */
   static fromCheckpoint(ckpt: CheckpointData): Pretrainer {
     validatePretrainConfig(ckpt.config);
+    if ((ckpt.config.scheduleStart ?? 0) > ckpt.step) {
+      throw new MsnValueError(`The checkpoint's plan starts at step ${ckpt.config.scheduleStart}, after its step ${ckpt.step}; the file is inconsistent.`);
+    }
     const t = ckpt.tensors;
     const pick = (prefix: string) => {
       const out: Record<string, { shape: number[]; data: Float32Array }> = {};
@@ -148,6 +151,34 @@ export class Pretrainer {
 
   get step(): number {
     return this.state.step;
+  }
+
+  /** The run's configuration (the current plan's schedules included). */
+  get config(): PretrainConfig {
+    return this.cfg;
+  }
+
+  /** The step at which the current plan ends (its schedules hold their final values 1.25x later). */
+  get planEnd(): number {
+    return (this.cfg.scheduleStart ?? 0) + this.cfg.totalSteps;
+  }
+
+  /**
+   * Continued pretraining: makes the next `steps` optimizer steps part of a
+   * plan. Inside the current plan nothing changes (a resumed run stays
+   * exact); past its end a new segment of `steps` steps starts here, with a
+   * short warm-up, its own cosine and EMA ramp (see segmentConfig). Without
+   * this, fit() past the plan runs on the held final values (lr at finalLr,
+   * momentum at ema.end), which is safe but learns nothing. Returns whether
+   * a new segment was planned.
+   */
+  planSteps(steps: number): boolean {
+    this.assertAlive();
+    if (!Number.isInteger(steps) || steps < 1) throw new MsnValueError(`steps must be a positive integer, got ${steps}.`);
+    if (this.state.step + steps <= this.planEnd) return false;
+    this.cfg = segmentConfig(this.cfg, this.state.step, steps);
+    this.schedules = makeSchedules(scheduleConfig(this.cfg));
+    return true;
   }
 
   /** Indices of the batch for an iteration: epoch permutations, last partial batch dropped. */
@@ -187,7 +218,7 @@ export class Pretrainer {
     } else if (opts.epochs !== undefined) {
       throw new MsnValueError('epochs needs a dataset with a known size; pass steps for a stream of batches.');
     }
-    const target = opts.epochs !== undefined ? opts.epochs * perEpoch : opts.steps ?? Math.max(0, cfg.totalSteps - this.state.step);
+    const target = opts.epochs !== undefined ? opts.epochs * perEpoch : opts.steps ?? Math.max(0, this.planEnd - this.state.step);
     if (!Number.isInteger(target) || target < 0) throw new MsnValueError(`steps/epochs must give a whole number of steps >= 0, got ${target}.`);
     const nextImages = async (): Promise<{ images: tf.Tensor4D; epoch: number } | undefined> => {
       if (dataset) {
@@ -199,6 +230,7 @@ export class Pretrainer {
       return { images: streamBatch(item.value, cfg.model.inChannels, cfg.model.patchSize), epoch: 0 };
     };
     const every = opts.checkpointEvery ?? 0;
+    if (!Number.isInteger(every) || every < 0) throw new MsnValueError(`checkpointEvery must be an integer >= 0 (0: only at the end), got ${String(opts.checkpointEvery)}.`);
     const t0 = performance.now();
     let done = 0;
     let skipped = 0;

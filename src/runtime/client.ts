@@ -94,6 +94,8 @@ interface Transport {
   terminate(): Promise<void>;
   /** Registers the callback for a worker that dies on its own. */
   onDeath(cb: (err: MsnWorkerError) => void): void;
+  /** Node: whether the worker keeps the process alive (only while a call is pending, so scripts exit without dispose()). */
+  keepAlive(on: boolean): void;
 }
 
 function isNode(): boolean {
@@ -117,6 +119,7 @@ async function browserTransport(url: string | URL | undefined): Promise<Transpor
     remote: true,
     terminate: async () => w.terminate(),
     onDeath: (cb) => (death = cb),
+    keepAlive: () => undefined,
   };
 }
 
@@ -143,6 +146,7 @@ async function nodeTransport(url: string | URL | undefined, options: NodeWorkerO
       await w.terminate();
     },
     onDeath: (cb) => (death = cb),
+    keepAlive: (on) => (on ? w.ref() : w.unref()),
   };
 }
 
@@ -150,7 +154,10 @@ async function inThreadTransport(): Promise<Transport> {
   // Loaded on demand so the main-thread bundle carries no tfjs when a worker is used.
   const { createEngine } = await import('./engine.js');
   const engine = createEngine({ host: 'in-thread' });
-  return { api: engine, host: 'in-thread', worker: undefined, remote: false, terminate: async () => undefined, onDeath: () => undefined };
+  return {
+    api: engine, host: 'in-thread', worker: undefined, remote: false,
+    terminate: async () => undefined, onDeath: () => undefined, keepAlive: () => undefined,
+  };
 }
 
 class Client implements MsnClient {
@@ -159,6 +166,7 @@ class Client implements MsnClient {
   private rejectAll!: (e: Error) => void;
   private readonly failed: Promise<never>;
   private disposing: Promise<void> | undefined;
+  private pending = 0;
 
   constructor(private readonly t: Transport) {
     this.failed = new Promise<never>((_, reject) => (this.rejectAll = reject));
@@ -190,6 +198,11 @@ class Client implements MsnClient {
     } catch (e) {
       return Promise.reject(e);
     }
+    if (this.pending++ === 0) this.t.keepAlive(true);
+    const settle = () => {
+      if (--this.pending === 0) this.t.keepAlive(false);
+    };
+    p.then(settle, settle);
     return Promise.race([p, this.failed]);
   }
 

@@ -16,7 +16,7 @@
  * engine.dispose();
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { MsnConfigError, MsnDisposedError, MsnShapeError, MsnValueError } from '../errors.js';
+import { MsnConfigError, MsnDisposedError, MsnResourceError, MsnShapeError, MsnValueError, MsnWorkerError } from '../errors.js';
 import type { VitConfig } from '../model/config.js';
 import { initPrototypes } from '../model/params.js';
 import { VisionTransformer } from '../model/vit.js';
@@ -35,6 +35,7 @@ import type {
 import { DEFAULT_PREPROCESS, preprocessOf, resolveModel } from './model-source.js';
 import { CheckedPixels, checkPixels, pixelBatch, pretrainPixels } from './pixels.js';
 import { BackendSelection, checkGpuErrors, selectBackend, withGpuCheck } from './select-backend.js';
+import { asResourceError, checkTrainBatch, embedPassSize } from './resources.js';
 
 export interface EngineOptions {
   /** Where this engine runs (reported by capabilities()). */
@@ -62,6 +63,10 @@ export class MsnEngine implements MsnApi {
   private run: { abort: AbortController; done: Promise<unknown> } | undefined;
   private initializing: Promise<Capabilities> | undefined;
   private disposed = false;
+  /** What a run created by the current pretrain() call replaced (restored if it fails before its first step). */
+  private previous: { source: Capabilities['model']['source'] } | undefined;
+  /** Set when a backend ran out of memory mid-call: its state cannot be trusted, so every later call fails. */
+  private broken: MsnResourceError | undefined;
 
   constructor(opts: EngineOptions = {}) {
     this.host = opts.host ?? 'in-thread';
@@ -129,7 +134,40 @@ export class MsnEngine implements MsnApi {
    */
   async embed(pixels: Pixels, shape: ImageShape, opts: EmbedOptions = {}): Promise<Float32Array> {
     await this.ready('embed');
-    return this.embedChecked(checkPixels(pixels, shape, opts), opts);
+    const src = checkPixels(pixels, shape, opts);
+    return this.guard('embed()', 'Pass a smaller batchSize, keep resize on, or embed fewer images per call.', () => this.embedChecked(src, opts));
+  }
+
+  /**
+   * Runs f; a backend out-of-memory failure becomes MsnResourceError and
+   * marks the engine broken (a wasm heap that failed mid-kernel cannot be
+   * trusted), so later calls reject with MsnWorkerError. Refusals planned
+   * before any allocation (MsnResourceError from resources.ts) leave it usable.
+   */
+  private async guard<T>(what: string, hint: string, f: () => Promise<T>): Promise<T> {
+    try {
+      return await f();
+    } catch (e) {
+      const r = asResourceError(e, what, `${hint} This engine is no longer usable: create a new client.`);
+      if (r !== e) {
+        this.broken = r as MsnResourceError;
+        this.releaseAfterFailure();
+      }
+      throw r;
+    }
+  }
+
+  /** Frees what a broken engine holds (best effort: the backend may be in a bad state). */
+  private releaseAfterFailure(): void {
+    try {
+      this.pretrainer?.dispose();
+      this.model?.dispose();
+    } catch {
+      // Nothing more can be done for a failed heap.
+    }
+    this.pretrainer = undefined;
+    this.model = undefined;
+    this.heads.clear();
   }
 
   private async embedChecked(src: CheckedPixels, opts: EmbedOptions): Promise<Float32Array> {
@@ -140,8 +178,10 @@ export class MsnEngine implements MsnApi {
     if (size === undefined && (height < cfg.patchSize || width < cfg.patchSize)) {
       throw new MsnShapeError(`Images of ${height}x${width} px are smaller than one ${cfg.patchSize} px patch; resize them or drop resize: false.`);
     }
-    const bs = opts.batchSize ?? 64;
-    if (!Number.isInteger(bs) || bs < 1) throw new MsnValueError(`batchSize must be a positive integer, got ${bs}.`);
+    const requested = opts.batchSize ?? 64;
+    if (!Number.isInteger(requested) || requested < 1) throw new MsnValueError(`batchSize must be a positive integer, got ${requested}.`);
+    // Large calls are split into passes that fit the heap (or refused when one image cannot).
+    const bs = embedPassSize(cfg, size ?? height, size ?? width, requested, size !== undefined);
     if (opts.feature !== undefined && opts.feature !== 'pre' && opts.feature !== 'post') {
       throw new MsnValueError(`feature must be 'pre' or 'post', got ${String(opts.feature)}.`);
     }
@@ -171,9 +211,15 @@ export class MsnEngine implements MsnApi {
   /**
    * Runs MSN pretraining on the images. The first call starts a run from the
    * current encoder's weights (batchSize, totalSteps, ... apply then); later
-   * calls continue it. Afterwards the run's target encoder is the one embed()
-   * uses. Rejects with name 'AbortError' after abortPretraining() or `signal`
-   * (the run stays consistent: save it or continue later).
+   * calls continue it. A call that would run past the run's plan starts a
+   * new segment of its `steps` (short warm-up, its own cosine and EMA ramp;
+   * see Pretrainer.planSteps); without `steps` a call runs to the end of the
+   * plan, or one more plan of the same length when it is done. Afterwards
+   * the run's target encoder is the one embed() uses. Every argument is
+   * checked before anything changes, and a call that fails before its first
+   * step leaves no run behind. Rejects with name 'AbortError' after
+   * abortPretraining() or `signal` (the run stays consistent: save it or
+   * continue later), with MsnDisposedError when dispose() stops it.
    */
   async pretrain(
     data: PixelData,
@@ -185,25 +231,43 @@ export class MsnEngine implements MsnApi {
     if (this.run) throw new MsnValueError('A pretraining run is already in progress; await it or call abortPretraining() first.');
     // The run is registered before the first await, so an abortPretraining() sent right after this call finds it.
     const abort = new AbortController();
-    const outer = opts.signal;
+    const outer = opts?.signal;
     const onOuterAbort = () => abort.abort();
     if (outer?.aborted) abort.abort();
     outer?.addEventListener('abort', onOuterAbort);
     let resolveDone!: () => void;
     this.run = { abort, done: new Promise<void>((r) => (resolveDone = r)) };
+    let created: Pretrainer | undefined;
     try {
       await this.ready('pretrain');
+      checkRunOptions(opts);
       if (typeof data !== 'object' || data === null) throw new MsnValueError('pretrain() expects { pixels, shape }.');
       const src = checkPixels(data.pixels, data.shape, data.options);
       const [{ datasetFromPixels }, { checkpointToBytes }] = await Promise.all([
         import('../pretrain/source.js'),
         import('../pretrain/checkpoint.js'),
       ]);
-      const p = await this.ensurePretrainer(opts);
+      const existing = this.pretrainer;
+      const given = RUN_KEYS.filter((k) => opts[k] !== undefined);
+      if (existing && given.length) {
+        throw new MsnConfigError(
+          `A pretraining run already exists (step ${existing.step}); ${given.join(', ')} can only be set when it starts. ` +
+            'Pass only steps/checkpointEvery to continue it.',
+        );
+      }
+      const p = existing ?? (created = await this.newPretrainer(opts));
+      const cfg = p.config;
+      if (src.shape.count < cfg.batchSize) {
+        throw new MsnValueError(`The dataset has ${src.shape.count} images, fewer than one batch of ${cfg.batchSize}; add images or lower batchSize.`);
+      }
+      checkTrainBatch(cfg.model, cfg.views, cfg.batchSize);
+      const steps = opts.steps ?? (p.planEnd > p.step ? p.planEnd - p.step : cfg.totalSteps);
+      p.planSteps(steps);
+      if (created) this.adopt(created);
       const { data: px, channels } = pretrainPixels(src);
       const dataset = datasetFromPixels(px, src.shape.count, src.shape.height, src.shape.width, channels);
-      const summary = await withGpuCheck('pretrain', () => p.fit(dataset, {
-        steps: opts.steps,
+      const summary = await this.guard('pretrain()', 'Lower batchSize.', () => withGpuCheck('pretrain', () => p.fit(dataset, {
+        steps,
         signal: abort.signal,
         checkpointEvery: opts.checkpointEvery,
         onProgress: onProgress && ((e) => {
@@ -219,33 +283,38 @@ export class MsnEngine implements MsnApi {
           }
         }),
         onCheckpoint: onCheckpoint && (async (c) => onCheckpoint(checkpointToBytes(c), c.step)),
-      }));
+      })));
       return { steps: summary.steps, skippedSteps: summary.skippedSteps, totalStep: p.step, lastLoss: summary.lastLoss, seconds: summary.seconds };
+    } catch (e) {
+      // A run this call created and that took no step is undone: the encoder stays what it was.
+      if (created && created.step === 0 && this.pretrainer === created) this.unadopt(created);
+      else if (created && this.pretrainer !== created) created.dispose();
+      if (this.disposed && (e as Error)?.name === 'AbortError') {
+        throw new MsnDisposedError('dispose() was called while pretraining; the run stopped at a step boundary and was freed.');
+      }
+      throw e;
     } finally {
       outer?.removeEventListener('abort', onOuterAbort);
+      if (this.pretrainer && this.pretrainer.step > 0 && this.model) {
+        // The run took a step: the model it started from is no longer needed.
+        this.model.dispose();
+        this.model = undefined;
+        this.prototypes = undefined;
+        this.previous = undefined;
+      }
       this.fingerprintCache = undefined; // the target encoder moved
       this.run = undefined;
       resolveDone();
     }
   }
 
-  /** The run, created on first use from the current encoder's weights. */
-  private async ensurePretrainer(opts: PretrainRunOptions): Promise<Pretrainer> {
-    if (this.pretrainer) {
-      const given = RUN_KEYS.filter((k) => opts[k] !== undefined);
-      if (given.length) {
-        throw new MsnConfigError(
-          `A pretraining run already exists (step ${this.pretrainer.step}); ${given.join(', ')} can only be set when it starts. ` +
-            'Pass only steps/checkpointEvery to continue it.',
-        );
-      }
-      return this.pretrainer;
-    }
+  /** A new run from the current encoder's weights (not yet the engine's: see adopt). */
+  private async newPretrainer(opts: PretrainRunOptions): Promise<Pretrainer> {
     const { Pretrainer } = await import('../pretrain/pretrainer.js');
     const enc = this.encoder;
     const cfg = enc.cfg;
     const seed = opts.seed ?? this.seed;
-    const p = Pretrainer.fromWeights(
+    return Pretrainer.fromWeights(
       {
         model: cfg,
         views: { mean: this.preprocess.mean, std: this.preprocess.std },
@@ -259,12 +328,20 @@ export class MsnEngine implements MsnApi {
       this.prototypes ?? initPrototypes(cfg, seed + 1), // as Pretrainer.create would for an untouched preset
       enc.numBatchesTracked,
     );
-    this.model?.dispose();
-    this.model = undefined;
-    this.prototypes = undefined;
+  }
+
+  /** The new run's target encoder becomes the engine's encoder; the previous model is kept until the run takes a step. */
+  private adopt(p: Pretrainer): void {
     this.pretrainer = p;
+    this.previous = { source: this.source };
     this.source = 'pretrained';
-    return p;
+  }
+
+  private unadopt(p: Pretrainer): void {
+    this.pretrainer = undefined;
+    this.source = this.previous?.source ?? this.source;
+    this.previous = undefined;
+    p.dispose();
   }
 
   /** Stops a running pretrain() at the next step boundary. */
@@ -312,7 +389,8 @@ export class MsnEngine implements MsnApi {
       return { data, count: n, dim: data.length / n };
     }
     const src = checkPixels(input.pixels, input.shape, input.options);
-    return { data: await this.embedChecked(src, input.options ?? {}), count: src.shape.count, dim: this.config.embedDim };
+    const data = await this.guard('Embedding', 'Embed fewer images per call or keep resize on.', () => this.embedChecked(src, input.options ?? {}));
+    return { data, count: src.shape.count, dim: this.config.embedDim };
   }
 
   /** Fits a head on features (or on images, embedded first); returns its id. */
@@ -322,6 +400,12 @@ export class MsnEngine implements MsnApi {
     if (!Array.isArray(labels) || !labels.every((l) => typeof l === 'string')) throw new MsnValueError('labels must be an array of strings.');
     const matrix = await this.features(input, labels.length);
     if (matrix.count !== labels.length) throw new MsnShapeError(`Got ${matrix.count} examples but ${labels.length} labels.`);
+    if (matrix.dim !== this.config.embedDim) {
+      throw new MsnShapeError(
+        `features have ${matrix.dim} values per example, but this encoder's features have ${this.config.embedDim}: ` +
+          'pass features from embed() on this client, or pixels.',
+      );
+    }
     const fp = await this.fingerprint();
     const common = { encoderFingerprint: fp, unknownThreshold: input.unknownThreshold };
     const kind = input.kind ?? 'linear';
@@ -438,8 +522,24 @@ export class MsnEngine implements MsnApi {
 
   private assertAlive(what: string): void {
     if (this.disposed) throw new MsnDisposedError(`${what}() called after dispose(); create a new client.`);
+    if (this.broken) throw new MsnWorkerError(`${what}() called on an engine that ran out of memory earlier (${this.broken.message}); create a new client.`);
   }
 }
+/** pretrain() options checked before anything changes. */
+function checkRunOptions(opts: PretrainRunOptions): void {
+  if (typeof opts !== 'object' || opts === null) throw new MsnValueError('pretrain() options must be an object.');
+  const posInt = (k: 'steps' | 'batchSize' | 'totalSteps', v: unknown) => {
+    if (v !== undefined && (!Number.isInteger(v) || (v as number) < 1)) throw new MsnValueError(`${k} must be a positive integer, got ${String(v)}.`);
+  };
+  posInt('steps', opts.steps);
+  posInt('batchSize', opts.batchSize);
+  posInt('totalSteps', opts.totalSteps);
+  const every = opts.checkpointEvery;
+  if (every !== undefined && (!Number.isInteger(every) || every < 0)) {
+    throw new MsnValueError(`checkpointEvery must be an integer >= 0 (0: only at the end), got ${String(every)}.`);
+  }
+}
+
 export function createEngine(opts: EngineOptions = {}): MsnEngine {
   return new MsnEngine(opts);
 }

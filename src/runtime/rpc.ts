@@ -45,6 +45,16 @@ export function registerErrorTransfer(): void {
   Comlink.transferHandlers.set('throw', handler as Comlink.TransferHandler<unknown, unknown>);
 }
 
+/** Node 20 has no ArrayBuffer.prototype.detached; a view on a detached buffer cannot be constructed. */
+function isDetached(buf: ArrayBufferLike): boolean {
+  try {
+    new Uint8Array(buf);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
 /**
  * Marks a typed array's buffer for transfer when the array covers all of it;
  * a view into a larger (or shared) buffer is copied first, so transferring
@@ -52,6 +62,8 @@ export function registerErrorTransfer(): void {
  */
 export function transferable<T extends Float32Array | Uint8Array | Uint8ClampedArray>(a: T): { value: T; transfer: Transferable[] } {
   if (a.buffer.byteLength === 0) {
+    // An array that is simply empty goes through (the engine then says what shape it expected).
+    if (!isDetached(a.buffer)) return { value: a, transfer: [] };
     // Node silently drops a message whose transfer list holds a detached buffer: fail loudly instead.
     throw new MsnValueError(
       'The pixel buffer is empty or detached: an array passed to an earlier call was transferred to the worker. ' +

@@ -5,6 +5,14 @@
  * Step numbering: `s` counts optimizer steps from 1 (the official schedulers
  * are stepped *before* the first update, so step 1 already has
  * lr = start + (ref - start) / W). The EMA momentum index `j` starts at 0.
+ *
+ * Past the horizon (1.25x the plan) every schedule holds its final value.
+ * The official code never gets there (its generators would run out), but a
+ * run that keeps training must not extrapolate: a cosine would climb back to
+ * refLr and the momentum ramp would pass 1, making the EMA target diverge.
+ *
+ * Continued pretraining plans segments: `startStep` shifts the whole plan, so
+ * a segment that begins at step 5000 warms up and decays over its own steps.
  */
 import { MsnConfigError } from '../errors.js';
 
@@ -14,6 +22,8 @@ export const SCHEDULE_HORIZON_SCALE = 1.25;
 export interface ScheduleConfig {
   /** Planned optimizer steps (epochs * iterations per epoch). */
   totalSteps: number;
+  /** The step this plan starts after (0 for a fresh run; a later step for a continued segment). */
+  startStep?: number;
   warmupSteps: number;
   startLr: number;
   refLr: number;
@@ -42,25 +52,31 @@ export function makeSchedules(c: ScheduleConfig): Schedules {
   const horizon = Math.trunc(SCHEDULE_HORIZON_SCALE * c.totalSteps); // int(1.25 * E * ipe)
   const horizonF = SCHEDULE_HORIZON_SCALE * c.totalSteps; // the EMA/sharpen ramps divide by the float
   const w = Math.trunc(c.warmupSteps);
+  const start = c.startStep ?? 0;
+  if (!Number.isInteger(start) || start < 0) throw new MsnConfigError(`startStep must be an integer >= 0, got ${c.startStep}.`);
+  // Steps and momentum indices relative to the plan, held at the horizon.
+  const rel = (s: number) => Math.min(Math.max(s - start, 0), horizon);
+  const relJ = (j: number) => Math.min(Math.max(j - start, 0), horizonF);
   return {
-    lr(s) {
+    lr(abs) {
+      const s = rel(abs);
       // (1) linear warmup from startLr toward refLr
       if (s < w) return c.startLr + (s / Math.max(1, w)) * (c.refLr - c.startLr);
       // (2) cosine from refLr toward finalLr over the rest of the horizon, floored at finalLr
-      const progress = (s - w) / Math.max(1, horizon - w);
+      const progress = Math.min(1, (s - w) / Math.max(1, horizon - w));
       return Math.max(c.finalLr, c.finalLr + (c.refLr - c.finalLr) * 0.5 * (1 + Math.cos(Math.PI * progress)));
     },
-    weightDecay(s) {
-      const progress = s / horizon;
+    weightDecay(abs) {
+      const progress = rel(abs) / horizon;
       const wd = c.finalWeightDecay + (c.startWeightDecay - c.finalWeightDecay) * 0.5 * (1 + Math.cos(Math.PI * progress));
       // clamp toward the final value, whichever direction the ramp goes
       return c.finalWeightDecay <= c.startWeightDecay ? Math.max(c.finalWeightDecay, wd) : Math.min(c.finalWeightDecay, wd);
     },
     momentum(j) {
-      return c.emaStart + (j * (c.emaEnd - c.emaStart)) / horizonF;
+      return c.emaStart + (relJ(j) * (c.emaEnd - c.emaStart)) / horizonF;
     },
     sharpen(j) {
-      return c.startSharpen + (j * (c.finalSharpen - c.startSharpen)) / horizonF;
+      return c.startSharpen + (relJ(j) * (c.finalSharpen - c.startSharpen)) / horizonF;
     },
   };
 }
