@@ -4,30 +4,55 @@
  * folder is decoded (pngjs, jpeg-js: pure JS, nothing executed from the
  * files) into RGB. All images must share one size.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join, extname } from 'node:path';
 import { PNG } from 'pngjs';
 import jpeg from 'jpeg-js';
-import { MsnConfigError, MsnFormatError, MsnShapeError, MsnValueError } from '../errors.js';
+import { MsnConfigError, MsnFormatError, MsnResourceError, MsnShapeError, MsnValueError } from '../errors.js';
 import { ImageDataset, datasetFromPixels } from '../pretrain/source.js';
 import { readIdxFolder } from './idx-node.js';
+import { readImageSize } from './image-header.js';
+import { readFileCappedSync } from './read-capped.js';
 
 const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg']);
-const MAX_PIXELS = 4096 * 4096;
+/**
+ * Limits for one image folder. An image is decoded to RGBA first (4 bytes a
+ * pixel), so 4096 x 4096 costs 64 MiB while it is converted; its file can
+ * hardly be larger than that uncompressed. The whole folder becomes one RGB
+ * array, capped at 2 GiB (MNIST-sized datasets are a few tens of MB).
+ */
+export const IMAGE_LIMITS = Object.freeze({
+  maxPixels: 4096 * 4096,
+  maxFileBytes: 128 * 1024 * 1024,
+  maxDatasetBytes: 2 * 1024 ** 3,
+});
+const MAX_PIXELS = IMAGE_LIMITS.maxPixels;
 
 function looksLikeIdx(dir: string): boolean {
   return readdirSync(dir).some((f) => /^train[-.]images[-.]idx3[-.]ubyte(\.gz)?$/i.test(f));
 }
 
-/** Decodes one PNG/JPEG to RGB bytes. */
+/**
+ * Decodes one PNG/JPEG to RGB bytes. The declared size is read from the
+ * header first and an image over IMAGE_LIMITS.maxPixels is refused
+ * (MsnResourceError) before the decoder allocates anything.
+ */
 export function decodeImageFile(path: string): { width: number; height: number; rgb: Uint8Array } {
-  const bytes = readFileSync(path);
+  const bytes = readFileCappedSync(path, IMAGE_LIMITS.maxFileBytes, 'a PNG or JPEG image');
+  const declared = readImageSize(bytes, path);
+  if (declared.width * declared.height > MAX_PIXELS) {
+    throw new MsnResourceError(
+      `Image '${path}' is ${declared.width}x${declared.height} (${((declared.width * declared.height) / 1e6).toFixed(1)} megapixels), ` +
+        `over the limit of ${MAX_PIXELS} pixels (4096x4096); resize the image first (pretraining uses the model's image size, e.g. 28 or 224 px).`,
+    );
+  }
   let rgba: Uint8Array;
   let width: number;
   let height: number;
   try {
-    if (extname(path).toLowerCase() === '.png') {
-      const png = PNG.sync.read(bytes);
+    // The decoder follows the bytes, not the file name.
+    if (declared.format === 'png') {
+      const png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
       ({ width, height } = png);
       rgba = png.data;
     } else {
@@ -39,7 +64,7 @@ export function decodeImageFile(path: string): { width: number; height: number; 
     throw new MsnFormatError(`Could not decode image '${path}': ${(e as Error).message}. Remove or replace the file.`);
   }
   if (!(width > 0 && height > 0) || width * height > MAX_PIXELS || rgba.length < width * height * 4) {
-    throw new MsnFormatError(`Image '${path}' has an invalid size ${width}x${height}.`);
+    throw new MsnFormatError(`Image '${path}' has an invalid size ${width}x${height}; replace the file.`);
   }
   const rgb = new Uint8Array(width * height * 3);
   for (let p = 0; p < width * height; p++) rgb.set(rgba.subarray(p * 4, p * 4 + 3), p * 3);
@@ -63,6 +88,12 @@ export async function loadImageFolder(dir: string): Promise<ImageDataset> {
   if (files.length === 0) throw new MsnValueError(`No .png/.jpg/.jpeg images and no IDX files in '${dir}'.`);
   const first = decodeImageFile(join(dir, files[0]));
   const per = first.width * first.height * 3;
+  if (files.length * per > IMAGE_LIMITS.maxDatasetBytes) {
+    throw new MsnResourceError(
+      `${files.length} images of ${first.width}x${first.height} need ${files.length * per} bytes, over the limit of ${IMAGE_LIMITS.maxDatasetBytes} ` +
+        `for one image folder; resize the images (to the model's image size) or use fewer of them.`,
+    );
+  }
   const pixels = new Uint8Array(files.length * per);
   pixels.set(first.rgb, 0);
   for (let i = 1; i < files.length; i++) {

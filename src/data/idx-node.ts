@@ -3,11 +3,12 @@
  * MNIST-layout folders. Kept apart from idx.ts so browser bundles never pull
  * in node:fs or node:zlib.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { MsnConfigError, MsnFormatError } from '../errors.js';
 import { type IdxArray, type IdxSplit, isGzip, makeIdxSplit, parseIdx, parseIdxImages, parseIdxLabels } from './idx.js';
+import { readFileCappedSync } from './read-capped.js';
 
 /** Largest decompressed size accepted: the full EMNIST training set is ~0.6 GB. */
 const MAX_GUNZIP_BYTES = 1 << 30;
@@ -27,13 +28,9 @@ export function gunzipIdx(bytes: Uint8Array, name = 'gzip data'): Uint8Array {
   }
 }
 
+/** A file on disk is never larger than its decompressed content may be. */
 function readBytes(path: string): Uint8Array {
-  try {
-    const buf = readFileSync(path);
-    return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
-  } catch (err) {
-    throw new MsnConfigError(`Cannot read '${path}': ${(err as Error).message}`);
-  }
+  return readFileCappedSync(path, MAX_GUNZIP_BYTES, 'an IDX file (gzipped or not)');
 }
 
 /** Reads and parses one IDX file; gzip is detected from the bytes, not the name. */
