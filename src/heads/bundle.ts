@@ -194,7 +194,8 @@ function checkArrayTable(bundle: HeadBundle, table: Record<string, unknown>): vo
   if (extra.length > 0) {
     fail(
       `arrays ${extra.slice(0, 4).map((n) => JSON.stringify(n.length > 40 ? `${n.slice(0, 40)}...` : n)).join(', ')}` +
-        `${extra.length > 4 ? ` and ${extra.length - 4} more` : ''} are not part of a ${bundle.kind} head (expected ${allowed.join(', ')}).`,
+        `${extra.length > 4 ? ` and ${extra.length - 4} more` : ''} are not part of a ${bundle.kind} head (expected ${allowed.join(', ')}); ` +
+        'the bundle is damaged or was not written by msn-web: save the head again with saveHead().',
     );
   }
   if (bundle.exampleLabels !== undefined) {
@@ -366,7 +367,10 @@ export function bundleFromBytes(bytes: Uint8Array, options: LoadHeadOptions = {}
   const spans = refs.filter((r) => r.size > 0).sort((a, b) => a.offset - b.offset);
   for (let i = 1; i < spans.length; i++) {
     if (spans[i].offset < spans[i - 1].offset + spans[i - 1].size) {
-      fail(`arrays.${spans[i - 1].name} and arrays.${spans[i].name} share payload bytes; every array must have its own range.`);
+      fail(
+        `arrays.${spans[i - 1].name} and arrays.${spans[i].name} share payload bytes, but every array must have its own range; ` +
+          'the bundle is damaged or was not written by msn-web: save the head again with saveHead().',
+      );
     }
   }
 

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isTorchTensor, readTorchCheckpoint, type TorchValue } from '../../src/interop/torch-checkpoint.js';
 import { openZip } from '../../src/interop/zip.js';
-import { mulberry32, PickleWriter, writeZip, type ZipInput } from './builders.js';
+import { makeCheckpoint, mulberry32, PickleWriter, rootDict, writeZip, type ZipInput } from './builders.js';
 
 const load = (f: string) => new Uint8Array(readFileSync(new URL(`../fixtures/msn/${f}`, import.meta.url)));
 
@@ -61,11 +61,13 @@ function checkTree(v: TorchValue, seen = new Set<object>()): void {
   for (const x of Array.isArray(v) ? v : Object.values(v)) checkTree(x, seen);
 }
 
-function attempt(bytes: Uint8Array, label: string, verifyCrc = true, mustReject?: RegExp): void {
+function attempt(bytes: Uint8Array, label: string, verifyCrc = true, mustReject?: RegExp, check?: (tree: TorchValue) => void): void {
   stats.variants++;
   const t0 = performance.now();
   try {
-    checkTree(readTorchCheckpoint(bytes, { verifyCrc }));
+    const tree = readTorchCheckpoint(bytes, { verifyCrc });
+    checkTree(tree);
+    check?.(tree);
     stats.parsed++;
     if (mustReject) failures.push(`${label}: parsed, but must be rejected`);
   } catch (e) {
@@ -312,6 +314,32 @@ describe('corrupted checkpoints fail cleanly with MsnFormatError', () => {
     while (new DataView(r.buffer).getUint32(p + 42, true) !== a1.localHeaderOffset) p += 46 + new DataView(r.buffer).getUint16(p + 28, true);
     new DataView(r.buffer).setUint32(p + 42, a0.localHeaderOffset, true);
     attempt(r, 'bomb fixture alias', true, /ZIP: /);
+    expect(failures).toEqual([]);
+  });
+
+  it('strided views that would read past, repeat or alias their storage (small files that expand)', () => {
+    // Random (offset, shape, stride) views, several per file, all on one
+    // storage of 1-64 floats. A view may only read what the storage holds:
+    // whatever parses must hold at most 2x the storage (+64 elements) in all,
+    // so a file can never expand beyond about twice its size.
+    const dim = () => pick([0, 1, 1, 2, 3, 7, 64, 2 ** 16, 2 ** 29, 2 ** 31]);
+    const stride = (n: number) => pick([0, 0, 1, 1, 2, 3, n, n + 1, 2 ** 20, 2 ** 52]);
+    for (let i = 0; i < 300; i++) {
+      const n = 1 + int(64);
+      const views = Array.from({ length: 1 + int(i % 10 === 0 ? 200 : 6) }, () => {
+        const rank = int(4);
+        return {
+          type: 'FloatStorage', key: '0', numel: n, offset: pick([0, 0, 1, int(n + 2)]),
+          shape: Array.from({ length: rank }, dim), stride: Array.from({ length: rank }, () => stride(n)),
+        };
+      });
+      const pkl = rootDict(views.map((v, k) => [`t${k}`, (w: PickleWriter) => void w.tensor(v)]));
+      const bytes = makeCheckpoint(pkl, { '0': new Uint8Array(4 * n) });
+      attempt(bytes, `views#${i} on ${n} floats: ${JSON.stringify(views.slice(0, 2))}`, true, undefined, (tree) => {
+        const total = Object.values(tree as Record<string, { data: Float32Array }>).reduce((a, t) => a + t.data.length, 0);
+        if (total > 2 * n + 64) throw new Error(`views#${i}: ${total} elements materialised from a ${n}-element storage`);
+      });
+    }
     expect(failures).toEqual([]);
   });
 
