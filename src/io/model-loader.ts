@@ -178,7 +178,7 @@ export async function fetchModel(url: URL, opts: LoadModelOptions = {}): Promise
     if (!r.ok) fail(`fetching ${u.href} failed: HTTP ${r.status} ${r.statusText}`.trim());
     return r;
   };
-  const manifest = validateManifest(parseManifest(await (await get(url)).text(), url.href), opts);
+  const manifest = validateManifest(parseManifest(await readManifestText(await get(url), url.href, opts.signal), url.href), opts);
   const tick = progressTracker(manifestTotalBytes(manifest), opts.onProgress);
   const shards: Uint8Array[] = new Array(manifest.shards.length);
   let next = 0;
@@ -193,6 +193,51 @@ export async function fetchModel(url: URL, opts: LoadModelOptions = {}): Promise
   const n = Math.max(1, Math.min(opts.concurrency ?? 4, manifest.shards.length));
   await Promise.all(Array.from({ length: n }, worker));
   return { manifest, shards };
+}
+
+/**
+ * model.json as text, at most MAX_MANIFEST_BYTES: a server (or a proxy) that
+ * sends an endless or huge body is cut off there instead of being buffered
+ * whole by Response.text().
+ */
+async function readManifestText(r: Response, where: string, signal?: AbortSignal): Promise<string> {
+  const tooBig = () => fail(`${where} is larger than ${MAX_MANIFEST_BYTES} bytes; check the URL (it should point at an msn-web model.json).`);
+  const declared = Number(r.headers?.get?.('content-length') ?? NaN);
+  if (declared > MAX_MANIFEST_BYTES) tooBig();
+  if (!r.body) {
+    const text = await r.text();
+    if (text.length > MAX_MANIFEST_BYTES) tooBig();
+    return text;
+  }
+  const reader = r.body.getReader();
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for (;;) {
+      checkAbort(signal);
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.length;
+      if (size > MAX_MANIFEST_BYTES) {
+        await reader.cancel().catch(() => undefined);
+        tooBig();
+      }
+      parts.push(value);
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  const all = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) {
+    all.set(p, at);
+    at += p.length;
+  }
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(all);
+  } catch (e) {
+    return fail(`${where} is not UTF-8 text.`, e);
+  }
 }
 
 /** Reads a response body into exactly `expected` bytes (more is an error; fewer is caught by decode). */

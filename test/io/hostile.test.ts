@@ -48,6 +48,7 @@ const EXPECTED: Record<string, { name: string; message: RegExp }> = {
   'model-depth-1e9': { name: 'MsnFormatError', message: /depth' is 1000000000, above .* limit of 64 \(MODEL_LIMITS\.maxDepth/ },
   'model-depth-1e9-memory': { name: 'MsnFormatError', message: /depth' is 1000000000, above/ },
   'model-json-dev-zero': { name: 'MsnFormatError', message: /not a regular file/ },
+  'fetch-endless-model-json': { name: 'MsnFormatError', message: /larger than 16777216 bytes; check the URL/ },
   'checkpoint-depth-1e7': { name: 'MsnFormatError', message: /checkpoint's config is invalid: .*depth' is 10000000/ },
   'checkpoint-focal-views-1e6': { name: 'MsnFormatError', message: /focalViews is 1000000, above the limit of 64/ },
   'checkpoint-embed-dim-1e6': { name: 'MsnFormatError', message: /embedDim' is 1048576, above/ },

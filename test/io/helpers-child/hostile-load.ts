@@ -23,6 +23,7 @@ import { loadHead } from '../../../src/heads/bundle.js';
 import { importMsnCheckpoint } from '../../../src/interop/import-msn.js';
 import { encodeContainer } from '../../../src/io/tensor-container.js';
 import { decodeModel, sha256Hex } from '../../../src/io/model-format.js';
+import { loadModel } from '../../../src/io/model-loader.js';
 import { loadModelFromDirectory } from '../../../src/io/model-loader-node.js';
 import { PRESETS } from '../../../src/model/config.js';
 import { CHECKPOINT_KIND, checkpointFromBytes } from '../../../src/pretrain/checkpoint.js';
@@ -200,6 +201,12 @@ const CASES: Record<string, () => Promise<() => unknown>> = {
     mkdirSync(d);
     symlinkSync('/dev/zero', join(d, 'model.json'));
     return () => loadModelFromDirectory(d);
+  },
+  'fetch-endless-model-json': async () => {
+    // A server that never stops sending model.json (no content-length).
+    const chunk = new TextEncoder().encode(' '.repeat(1024 * 1024));
+    const endless = () => new Response(new ReadableStream({ pull: (c) => c.enqueue(chunk) }));
+    return () => loadModel('https://cdn.example/m/model.json', { fetch: (async () => endless()) as typeof fetch });
   },
   'checkpoint-depth-1e7': async () => {
     const path = join(dir, 'ckpt.msn');
