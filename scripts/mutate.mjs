@@ -2,7 +2,8 @@
 /**
  * `npm run mutate [-- <module>... [stryker options]]`: Stryker mutation
  * testing, one module at a time (pixels, heads, model, train, io; all of them
- * in that order when none is named). Scopes are in scripts/mutate-modules.mjs,
+ * in that order when none is named; `heads:linear+knn` narrows a module to
+ * some of its files, same tests). Scopes are in scripts/mutate-modules.mjs,
  * the Stryker options in stryker.config.mjs. Reports and the incremental
  * files go to reports/mutation/ (git-ignored). Extra arguments starting with
  * `-` go to `stryker run` (e.g. `--force` to ignore the incremental file).
@@ -18,8 +19,8 @@ const args = process.argv.slice(2);
 const names = args.filter((a) => !a.startsWith('-'));
 const passThrough = args.filter((a) => a.startsWith('-'));
 for (const n of names) {
-  if (!MODULES[n]) {
-    console.error(`Unknown module "${n}". Modules: ${ORDER.join(', ')}.`);
+  if (!MODULES[n.split(':')[0]]) {
+    console.error(`Unknown module "${n}". Modules: ${ORDER.join(', ')} (or module:file+file, e.g. heads:linear+knn).`);
     process.exit(2);
   }
 }
@@ -38,18 +39,21 @@ function sh(cmd, cmdArgs, env = process.env) {
 const summary = [];
 let failed = false;
 for (const name of run) {
-  const mod = MODULES[name];
+  const [modName, files] = name.split(':');
+  const mod = MODULES[modName];
+  const dir = mod.mutate[0].split('/').filter((p) => !p.includes('*') && !p.endsWith('.ts')).join('/');
+  const scope = files ? files.split('+').map((f) => `${dir}/${f}.ts`) : mod.mutate;
   if (mod.needsDist && !existsSync(join(root, 'dist', 'worker', 'msn.node-worker.js'))) {
     console.log(`[mutate] ${name}: building dist/ first (a covering test loads it)`);
     if (sh('npm', ['run', 'build']).status !== 0) process.exit(1);
   }
   const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).stdout?.trim() ?? '?';
-  const dirty = spawnSync('git', ['status', '--porcelain', '--', ...mod.mutate.map((g) => g.replace(/\*\*.*$/, ''))], {
+  const dirty = spawnSync('git', ['status', '--porcelain', '--', ...scope.map((g) => g.replace(/\*\*.*$/, ''))], {
     cwd: root,
     encoding: 'utf8',
   }).stdout?.trim();
   const started = new Date();
-  console.log(`[mutate] ${name}: ${mod.mutate.join(' ')} at ${commit}${dirty ? ' (+ uncommitted changes in scope)' : ''}, ${started.toISOString()}`);
+  console.log(`[mutate] ${name}: ${scope.join(' ')} at ${commit}${dirty ? ' (+ uncommitted changes in scope)' : ''}, ${started.toISOString()}`);
   const env = {
     ...process.env,
     MSN_MUTATE_MODULE: name,
@@ -58,7 +62,7 @@ for (const name of run) {
   const r = sh(process.execPath, [strykerBin, 'run', 'stryker.config.mjs', ...passThrough], env);
   const minutes = (Date.now() - started.getTime()) / 60000;
   let line = `${name}: exit ${r.status}, ${minutes.toFixed(1)} min, commit ${commit}${dirty ? '+dirty' : ''}`;
-  const report = join(root, 'reports', 'mutation', `${name}.json`);
+  const report = join(root, 'reports', 'mutation', `${name.replace(/[:+]/g, '-')}.json`);
   if (r.status === 0 && existsSync(report)) {
     const counts = {};
     for (const f of Object.values(JSON.parse(readFileSync(report, 'utf8')).files)) {
