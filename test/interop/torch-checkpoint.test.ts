@@ -279,6 +279,11 @@ describe('readTorchCheckpoint on synthetic archives', () => {
     // Each tensor is a separate copy, so repeated views of one storage count against the byte budget.
     const many = Array.from({ length: 10 }, () => ({ type: 'FloatStorage', key: '0', numel: 6, shape: [6], stride: [1] }));
     expect(fmt(() => readOne(many, { '0': six }, { maxTotalBytes: 200 }))).toMatch(/maxTotalBytes/);
+    // The pickle record and the file itself are capped before anything is parsed.
+    expect(one({ type: 'FloatStorage', key: '0', numel: 6, shape: [6], stride: [1] }, six, { maxPickleBytes: 16 })).toMatch(/MsnFormatError.*data\.pkl is \d+ bytes, over the 16-byte limit/);
+    expect(fmt(() => readTorchCheckpoint(new Uint8Array(64 * 1024 * 1024 + 1), { maxTotalBytes: 0 }))).toMatch(
+      /^MsnResourceError: .*over the limit of 67108864 .*pass a larger reader\.maxTotalBytes/,
+    );
     // ...and many views of one storage (aliasing) are refused whatever the budget: at most twice over, plus 64 elements.
     const aliases = Array.from({ length: 15 }, () => ({ type: 'FloatStorage', key: '0', numel: 6, shape: [6], stride: [1] }));
     expect(fmt(() => readOne(aliases.slice(0, 12), { '0': six }))).toBe('no error');
