@@ -9,6 +9,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { MsnEngine } from '../../src/runtime/engine.js';
 import { readIdxFolder } from '../../src/data/idx-node.js';
 import { useBackend } from '../../src/runtime/backend.js';
+import { makeSchedules, officialSchedule } from '../../src/train/schedules.js';
+import { Pretrainer } from '../../src/pretrain/pretrainer.js';
+import { checkpointFromBytes, checkpointToBytes } from '../../src/pretrain/checkpoint.js';
+import { TINY, structuredImages } from './helpers.js';
 
 const MODEL = 'models/msn-mnist-micro';
 const shape = (count: number) => ({ count, width: 28, height: 28, channels: 1 });
@@ -25,6 +29,96 @@ async function fewShot(engine: MsnEngine, px: Uint8Array, labels: Uint8Array, sh
   await engine.deleteHead(head);
   return pred.labels.filter((l, r) => l === String(labels[testIdx[r]])).length / testIdx.length;
 }
+
+describe('schedules past the plan', () => {
+  it('hold their final values past the 1.25x horizon: lr never climbs back, momentum never passes 1', () => {
+    const c = officialSchedule(100, 10); // horizon 125
+    const sch = makeSchedules(c);
+    let peak = 0;
+    for (let s = 1; s <= 1000; s++) {
+      const lr = sch.lr(s);
+      expect(lr).toBeLessThanOrEqual(c.refLr);
+      if (s > 10) expect(lr).toBeLessThanOrEqual(sch.lr(s - 1)); // after warm-up: only down
+      peak = Math.max(peak, lr);
+      const m = sch.momentum(s);
+      expect(m).toBeLessThanOrEqual(c.emaEnd);
+      expect(m).toBeGreaterThanOrEqual(sch.momentum(s - 1));
+      expect(sch.weightDecay(s)).toBeLessThanOrEqual(c.finalWeightDecay);
+    }
+    expect(peak).toBe(c.refLr);
+    for (const s of [125, 126, 400, 1000]) {
+      expect(sch.lr(s)).toBe(c.finalLr);
+      expect(sch.weightDecay(s)).toBe(c.finalWeightDecay);
+      expect(sch.momentum(s)).toBe(c.emaEnd);
+    }
+  });
+
+  it('a segment starting at step 200 is the fresh plan shifted by 200', () => {
+    const fresh = makeSchedules(officialSchedule(50, 5));
+    const seg = makeSchedules({ ...officialSchedule(50, 5), startStep: 200 });
+    for (let s = 0; s <= 90; s++) {
+      expect(seg.lr(200 + s)).toBe(fresh.lr(s));
+      expect(seg.weightDecay(200 + s)).toBe(fresh.weightDecay(s));
+      expect(seg.momentum(200 + s)).toBe(fresh.momentum(s));
+      expect(seg.sharpen(200 + s)).toBe(fresh.sharpen(s));
+    }
+  });
+});
+
+describe('Pretrainer.planSteps', () => {
+  beforeAll(async () => {
+    await useBackend('wasm');
+  });
+
+  it('keeps the plan while steps fit, starts a segment past it, and a resume inside the segment is exact', async () => {
+    const data = structuredImages(32, 3);
+    const a = Pretrainer.create({ ...TINY, totalSteps: 4, warmupSteps: 1 });
+    await a.fit(data);
+    expect(a.step).toBe(4);
+    expect(a.planSteps(6)).toBe(true);
+    expect(a.config).toMatchObject({ scheduleStart: 4, totalSteps: 6, warmupSteps: 1 });
+    expect(a.planSteps(6)).toBe(false); // 4 + 6 <= 10: same plan
+    const moms: number[] = [];
+    const lrs: number[] = [];
+    await a.fit(data, { steps: 3, onProgress: (e) => (moms.push(e.momentum), lrs.push(e.lr)) });
+    // The segment restarts the EMA ramp at its start value and warms up over 1 step.
+    expect(moms[0]).toBeCloseTo(TINY.ema?.start ?? 0.996, 12);
+    expect(lrs[0]).toBeCloseTo(1e-3, 12);
+    const bytes = checkpointToBytes(a.checkpoint());
+    const restored = Pretrainer.fromCheckpoint(checkpointFromBytes(bytes));
+    expect(restored.config.scheduleStart).toBe(4);
+    await restored.fit(data); // to the end of the segment: step 10
+    expect(restored.step).toBe(10);
+
+    const b = Pretrainer.create({ ...TINY, totalSteps: 4, warmupSteps: 1 });
+    await b.fit(data);
+    b.planSteps(6);
+    await b.fit(data, { steps: 6 });
+    const wa = restored.checkpoint().tensors;
+    const wb = b.checkpoint().tensors;
+    for (const k of Object.keys(wb)) expect(Array.from(wa[k].data), k).toEqual(Array.from(wb[k].data));
+    for (const p of [a, b, restored]) p.dispose();
+  });
+
+  it('fit() past the plan without a new segment runs on held values: momentum 1 at most, lr at its final value', async () => {
+    const p = Pretrainer.create({ ...TINY, totalSteps: 4, warmupSteps: 1 }); // horizon 5
+    const events: Array<{ lr: number; momentum: number }> = [];
+    await p.fit(structuredImages(32, 3), { steps: 12, onProgress: (e) => events.push({ lr: e.lr, momentum: e.momentum }) });
+    for (const e of events) expect(e.momentum).toBeLessThanOrEqual(1);
+    for (const e of events.slice(5)) {
+      expect(e.lr).toBe(1e-6);
+      expect(e.momentum).toBe(1);
+    }
+    p.dispose();
+  });
+
+  it('refuses a checkpoint whose plan starts after its step', async () => {
+    const p = Pretrainer.create({ ...TINY, totalSteps: 4 });
+    const ckpt = p.checkpoint();
+    p.dispose();
+    expect(() => Pretrainer.fromCheckpoint({ ...ckpt, config: { ...ckpt.config, scheduleStart: 3 } })).toThrow(/plan starts at step 3/);
+  });
+});
 
 describe('repeated pretrain() calls on the shipped model', () => {
   let px: Uint8Array;
