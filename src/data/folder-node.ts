@@ -39,7 +39,12 @@ function looksLikeIdx(dir: string): boolean {
  */
 export function decodeImageFile(path: string): { width: number; height: number; rgb: Uint8Array } {
   const bytes = readFileCappedSync(path, IMAGE_LIMITS.maxFileBytes, 'a PNG or JPEG image');
-  const declared = readImageSize(bytes, path);
+  let declared: ReturnType<typeof readImageSize>;
+  try {
+    declared = readImageSize(bytes, 'the file');
+  } catch (e) {
+    throw new MsnFormatError(`Could not decode image '${path}': ${(e as Error).message}`);
+  }
   if (declared.width * declared.height > MAX_PIXELS) {
     throw new MsnResourceError(
       `Image '${path}' is ${declared.width}x${declared.height} (${((declared.width * declared.height) / 1e6).toFixed(1)} megapixels), ` +

@@ -15,16 +15,16 @@ export interface ImageSize {
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
 /** The declared size of a PNG or JPEG (told apart by their magic bytes); MsnFormatError for anything else. */
-export function readImageSize(bytes: Uint8Array, name = 'image'): ImageSize {
+export function readImageSize(bytes: Uint8Array, name = 'the image'): ImageSize {
   if (PNG_SIGNATURE.every((b, i) => bytes[i] === b)) return pngSize(bytes, name);
   if (bytes[0] === 0xff && bytes[1] === 0xd8) return jpegSize(bytes, name);
-  throw new MsnFormatError(`'${name}' is neither a PNG nor a JPEG (unknown first bytes); convert it to PNG or JPEG, or remove it.`);
+  throw new MsnFormatError(`${name} is neither a PNG nor a JPEG (unknown first bytes); convert it to PNG or JPEG, or remove it.`);
 }
 
 /** PNG: the first chunk must be IHDR, whose data starts with big-endian width and height. */
 function pngSize(b: Uint8Array, name: string): ImageSize {
   const ihdr = b[12] === 0x49 && b[13] === 0x48 && b[14] === 0x44 && b[15] === 0x52;
-  if (b.length < 24 || !ihdr) throw new MsnFormatError(`'${name}': the PNG has no IHDR header (truncated or damaged); replace the file.`);
+  if (b.length < 24 || !ihdr) throw new MsnFormatError(`${name}: the PNG has no IHDR header (truncated or damaged); replace the file.`);
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
   return { format: 'png', width: v.getUint32(16, false), height: v.getUint32(20, false) };
 }
@@ -37,7 +37,7 @@ function isStartOfFrame(m: number): boolean {
 /** JPEG: walk the marker segments up to the first start-of-frame (height, then width, big-endian). */
 function jpegSize(b: Uint8Array, name: string): ImageSize {
   const damaged = (what: string): never => {
-    throw new MsnFormatError(`'${name}': ${what} in the JPEG header (truncated or damaged); replace the file.`);
+    throw new MsnFormatError(`${name}: ${what} in the JPEG header (truncated or damaged); replace the file.`);
   };
   let p = 2;
   while (p < b.length) {
