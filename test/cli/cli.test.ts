@@ -97,4 +97,30 @@ describe('msn-web CLI', () => {
     expect(cliErr(['pretrain', '--data', empty])).toMatch(/Could not decode image .*a\.png/);
     expect(cliErr(['eval', '--bogus', '1'])).toMatch(/Unknown option --bogus/);
   });
+
+  it('checks numbers, the --out folder and --shots before any training or evaluation', () => {
+    const data = idxFolder();
+    expect(cliErr(['pretrain', '--data', data, '--checkpoint-every', 'abc'])).toMatch(/--checkpoint-every must be an integer >= 0, got 'abc'/);
+    expect(cliErr(['pretrain', '--data', data, '--checkpoint-every', '-1'])).toMatch(/--checkpoint-every must be an integer >= 0/);
+    expect(cliErr(['pretrain', '--data', data, '--steps', 'abc'])).toMatch(/--steps must be an integer >= 1, got 'abc'/);
+    expect(cliErr(['pretrain', '--data', data, '--steps', '2', '--epochs', '1'])).toMatch(/--steps or --epochs, not both/);
+    const missing = join(tmpdir(), 'msn-no-such-dir', 'run.msnckpt');
+    expect(cliErr(['pretrain', '--data', data, '--steps', '1', '--out', missing])).toMatch(/folder of --out .* does not exist/);
+    expect(cliErr(['eval', '--data', data, '--shots', '100000', '--seeds', '1', '--methods', 'raw-pixels'])).toMatch(/100000 shots per class asked for, but class 0 has only 32/);
+  });
+
+  it('--resume with --steps past the plan starts a new segment instead of running past the schedules', () => {
+    const data = idxFolder();
+    const ckpt = join(mkdtempSync(join(tmpdir(), 'msn-seg-')), 'run.msnckpt');
+    const base = ['pretrain', '--data', data, '--preset', 'micro-p4-28', '--batch-size', '8', '--out', ckpt];
+    execFileSync(process.execPath, ['--import', 'tsx', join(root, 'src/cli/main.ts'), ...base, '--steps', '2'], { cwd: root, stdio: 'ignore' });
+    const r = execFileSync(process.execPath, ['--import', 'tsx', join(root, 'src/cli/main.ts'), 'pretrain', '--data', data, '--resume', ckpt, '--steps', '3', '--out', ckpt], {
+      cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    void r;
+    const header = readFileSync(ckpt).toString('latin1');
+    expect(header).toMatch(/"scheduleStart":2/);
+    expect(header).toMatch(/"totalSteps":3/);
+    expect(cliErr(['pretrain', '--data', data, '--resume', ckpt, '--batch-size', '4'])).toMatch(/--batch-size set up a new run/);
+  });
 });
