@@ -79,3 +79,50 @@ export function closeness(actual: ArrayLike<number>, expected: ArrayLike<number>
 }
 
 export const BACKENDS = ['wasm', 'cpu'] as const;
+
+/**
+ * The views of one recorded iteration: `imgs_0` is the target view; `imgs_1..`
+ * are the anchors, grouped by equal size like the official list forward (the
+ * first group gets `keptPatches` when given). The caller disposes the tensors
+ * (disposeBatch).
+ */
+export function batchFromInputs(
+  inputs: Record<string, RefArray>,
+  keptPatches: ArrayLike<number> | undefined,
+): { target: tf.Tensor4D; anchors: { images: tf.Tensor4D; keepPatches?: ArrayLike<number> }[] } {
+  const count = Object.keys(inputs).filter((k) => /^imgs_\d+$/.test(k)).length;
+  const target = imagesNHWC(inputs.imgs_0);
+  const groups: tf.Tensor4D[][] = [];
+  for (let i = 1; i < count; i++) {
+    const x = imagesNHWC(inputs[`imgs_${i}`]);
+    const last = groups[groups.length - 1];
+    if (last && last[0].shape[1] === x.shape[1] && last[0].shape[2] === x.shape[2]) last.push(x);
+    else groups.push([x]);
+  }
+  const anchors = groups.map((g, gi) => {
+    const images = g.length === 1 ? g[0] : (tf.concat(g, 0) as tf.Tensor4D); // view-major
+    if (g.length > 1) tf.dispose(g);
+    return { images, keepPatches: gi === 0 ? keptPatches : undefined };
+  });
+  return { target, anchors };
+}
+
+export function disposeBatch(b: { target: tf.Tensor; anchors: { images: tf.Tensor }[] }): void {
+  tf.dispose([b.target, ...b.anchors.map((g) => g.images)]);
+}
+
+/** Loss options and clipping of a reference `config` block (tiny_train_step.json layout). */
+export function hyperFromConfig(c: any): {
+  loss: { tau: number; sinkhornIters: number; memaxWeight: number; entWeight: number };
+  clipGrad: number;
+} {
+  return {
+    loss: {
+      tau: c.temperature,
+      sinkhornIters: c.use_sinkhorn ? 3 : 0,
+      memaxWeight: c.me_max ? c.memax_weight : 0,
+      entWeight: c.use_ent ? c.ent_weight : 0,
+    },
+    clipGrad: c.clip_grad,
+  };
+}
