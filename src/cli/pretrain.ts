@@ -15,6 +15,7 @@ import { Pretrainer, ProgressEvent } from '../pretrain/pretrainer.js';
 import { loadCheckpointFile, saveCheckpointFile } from '../pretrain/checkpoint-node.js';
 import { PretrainOptions } from '../pretrain/config.js';
 import { loadImageFolder } from '../data/folder-node.js';
+import { checkTrainBatch } from '../runtime/resources.js';
 
 function parseArgs(argv: string[]): Map<string, string> {
   const out = new Map<string, string>();
@@ -83,6 +84,12 @@ export async function pretrainCommand(argv: string[]): Promise<void> {
     });
   }
   const cfg = p.config;
+  try {
+    checkTrainBatch(cfg.model, cfg.views, cfg.batchSize);
+  } catch (e) {
+    p.dispose();
+    throw e;
+  }
   if (cfg.model.imgSize !== dataset.height || dataset.height !== dataset.width) {
     console.error(`note: images are ${dataset.height}x${dataset.width}; views are random crops resized to ${cfg.model.imgSize} px.`);
   }
