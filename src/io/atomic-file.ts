@@ -7,10 +7,11 @@
  * Windows), so after a crash or kill at any moment the target holds either
  * the complete old bytes or the complete new bytes, never a mix. A crash
  * can leave a `<name>.tmp-<pid>-<random>` file behind; it never affects later
- * writes or reads and may be deleted.
+ * writes or reads, and the next write to the same target deletes the ones
+ * whose process is gone (a killed trainer would otherwise leave one per kill).
  */
 import { randomBytes } from 'node:crypto';
-import { type FileHandle, open, rename, stat, unlink } from 'node:fs/promises';
+import { type FileHandle, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { MsnError, MsnFormatError, MsnValueError } from '../errors.js';
 
@@ -39,6 +40,33 @@ function describeCause(err: unknown): string {
   return String(err);
 }
 
+/** Whether a process with this id exists (signal 0 only checks). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // exists, owned by someone else
+  }
+}
+
+/** Deletes `<target>.tmp-<pid>-<hex>` files left by processes that no longer run (best effort). */
+async function removeStaleTemporaries(target: string): Promise<void> {
+  const prefix = `${basename(target)}.tmp-`;
+  let names: string[];
+  try {
+    names = await readdir(dirname(target));
+  } catch {
+    return; // the write itself will report a missing folder
+  }
+  for (const name of names) {
+    const m = name.startsWith(prefix) ? /^(\d+)-[0-9a-f]{12}$/.exec(name.slice(prefix.length)) : null;
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid !== process.pid && !processAlive(pid)) await unlink(resolve(dirname(target), name)).catch(() => undefined);
+  }
+}
+
 /**
  * Replace `path` with `bytes` atomically (see the module comment). Errors are
  * MsnErrors naming the path, with the system error as `cause`; an MsnError
@@ -58,6 +86,7 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array, options: 
 
   const target = resolve(path);
   const dir = dirname(target);
+  await removeStaleTemporaries(target);
   const tmp = `${target}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
   let handle: FileHandle | undefined;
   let stage = 'create the temporary file';

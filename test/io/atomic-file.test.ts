@@ -110,6 +110,20 @@ describe('writeFileAtomic / readFileChecked', () => {
     expect((await tmpFiles(dir)).sort()).toEqual(leftovers.map((f) => f.slice(dir.length + 1)).sort());
   });
 
+  it('the next write removes temporary files of processes that no longer run (killed writers)', async () => {
+    const target = join(dir, 'ckpt.msn');
+    const child = spawn(process.execPath, ['-e', '']);
+    const deadPid = child.pid!;
+    await new Promise((r) => child.once('exit', r));
+    const stale = `${target}.tmp-${deadPid}-0123456789ab`;
+    const live = `${target}.tmp-1-ffffffffffff`; // pid 1 always runs
+    const otherTarget = join(dir, 'other.msn') + `.tmp-${deadPid}-0123456789ab`; // another file's: left alone
+    for (const f of [stale, live, otherTarget]) await writeFile(f, 'half a checkpoint');
+    await writeFileAtomic(target, container(3));
+    expect(await generationOf(target)).toBe(3);
+    expect((await tmpFiles(dir)).sort()).toEqual([live, otherTarget].map((f) => f.slice(dir.length + 1)).sort());
+  });
+
   it('concurrent writers to one path leave one complete file', async () => {
     const target = join(dir, 'ckpt.msn');
     await Promise.all([1, 2, 3, 4, 5].map((g) => writeFileAtomic(target, container(g, 50_000), { chunkBytes: 8192 })));
@@ -180,10 +194,10 @@ describe('writeFileAtomic survives SIGKILL of the writing process', () => {
     expect((await stat(join(dir, left[0]))).size).toBeGreaterThan(0);
     expect(await generationOf(target)).toBe(0);
 
-    // The leftover does not break the next write.
+    // The leftover does not break the next write, which removes it (its process is gone).
     await writeFileAtomic(target, container(3));
     expect(await generationOf(target)).toBe(3);
-    expect(await tmpFiles(dir)).toEqual(left);
+    expect(await tmpFiles(dir)).toEqual([]);
   });
 
   it('killed at random moments while rewriting in a loop: the file is always one complete generation', async () => {
