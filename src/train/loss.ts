@@ -40,9 +40,14 @@ export interface TargetDiagnostics {
   minTarget: number;
 }
 
-/** x / max(||x||_2, 1e-12) along the last axis, as F.normalize. */
+/**
+ * x / max(||x||_2, 1e-12) along the last axis, as F.normalize. Written as
+ * sqrt(max(||x||^2, 1e-24)): the same values, but an all-zero row gets the
+ * official finite gradient (upstream / 1e-12) instead of NaN from the norm's
+ * derivative x / ||x|| at 0, which would make every step skip.
+ */
 export function l2Normalize<T extends tf.Tensor>(x: T): T {
-  return tf.div(x, tf.maximum(tf.norm(x, 'euclidean', -1, true), 1e-12)) as T;
+  return tf.div(x, tf.sqrt(tf.maximum(tf.sum(tf.square(x), -1, true), 1e-24))) as T;
 }
 
 /** Logits of the soft nearest-neighbour classifier: [rows, K]. */

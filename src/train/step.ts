@@ -245,6 +245,8 @@ export async function trainStepAsync(state: MsnTrainState, batch: TrainBatch, hy
 interface PendingStep extends StepTensors {
   /** BatchNorm buffers before this step's forward passes (restored when the step is skipped). */
   saved: tf.Tensor[];
+  /** numBatchesTracked of encoder and target before the step (restored with the buffers). */
+  tracked: [number, number];
   sched: { lr: number; weightDecay: number; momentum: number; sharpenT: number };
 }
 
@@ -252,10 +254,12 @@ function beginStep(state: MsnTrainState, batch: TrainBatch, hyper: TrainHyper, s
   const s = state.step + 1; // schedulers are stepped before the first update
   const sched = { lr: schedules.lr(s), weightDecay: schedules.weightDecay(s), momentum: schedules.momentum(state.step), sharpenT: schedules.sharpen(state.step) };
   const saved = snapshotBuffers(state);
+  const tracked: [number, number] = [state.encoder.numBatchesTracked, state.target.numBatchesTracked];
   try {
-    return { ...gradientTensors(state, batch, hyper, sched.sharpenT), saved, sched };
+    return { ...gradientTensors(state, batch, hyper, sched.sharpenT), saved, tracked, sched };
   } catch (e) {
     restoreBuffers(state, saved);
+    [state.encoder.numBatchesTracked, state.target.numBatchesTracked] = tracked;
     tf.dispose(saved);
     throw e;
   }
@@ -283,6 +287,7 @@ function finishStep(state: MsnTrainState, p: PendingStep, hyper: TrainHyper, val
 function abandonStep(state: MsnTrainState, p: PendingStep): void {
   tf.dispose([...p.grads.values(), p.readout]);
   restoreBuffers(state, p.saved);
+  [state.encoder.numBatchesTracked, state.target.numBatchesTracked] = p.tracked;
   tf.dispose(p.saved);
 }
 

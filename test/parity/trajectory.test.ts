@@ -476,17 +476,34 @@ describe.skipIf(!(hasRef('tiny_train_step.json') && hasRef('tiny_weights.json'))
         expect(tf.memory().numTensors).toBe(before);
       });
 
+      it('an all-zero prototype row gets a finite gradient and trains, as with F.normalize', async () => {
+        const k = ref.tiny_model.num_proto;
+        const d = ref.tiny_model.output_dim;
+        const s = freshState();
+        const p = Float32Array.from(f32(weights.init.prototypes));
+        p.fill(0, 0, d);
+        tf.tidy(() => s.prototypes.assign(tf.tensor2d(p, [k, d])));
+        const b = batch();
+        const m = trainStep(s, b, hyperFromConfig(C), schedules());
+        disposeBatch(b);
+        expect(m.skipped).toBe(false);
+        const row0 = Array.from((await s.prototypes.data()).subarray(0, d));
+        expect(row0.every(Number.isFinite)).toBe(true);
+        expect(row0.some((v) => v !== 0)).toBe(true); // AdamW moved it (the official code does too)
+        dispose(s);
+      });
+
       it('a step with a finite loss but a non-finite prototype gradient is skipped and changes nothing', async () => {
         const before = tf.memory().numTensors;
         const k = ref.tiny_model.num_proto;
         const d = ref.tiny_model.output_dim;
-        // Prototype row 0 set to zeros: normalize(0) = 0 gives that prototype a
-        // logit of 0 (finite loss, finite encoder gradients), but the gradient of
-        // the L2 norm at 0 is 0/0 = NaN in TF.js. (A row of 3e38 is the fallback:
-        // its squares overflow, the normalised row is 0, and 2x overflows in the
-        // backward.) The first candidate that gives a finite loss, a finite
-        // encoder gradient norm and a non-finite prototype gradient is used.
-        const candidates = [0, 3e38];
+        // Prototype row 0 set to 3e38: its squares overflow, the normalised row
+        // is 0 (finite logits, finite loss and encoder gradients), and 2x
+        // overflows in the backward. (A row of zeros no longer works: like
+        // F.normalize, l2Normalize gives it a finite gradient; see the next test.)
+        // The candidate must give a finite loss, a finite encoder gradient norm
+        // and a non-finite prototype gradient.
+        const candidates = [3e38];
         const withRow0 = (s: MsnTrainState, v: number) => {
           const p = Float32Array.from(f32(weights.init.prototypes));
           p.fill(v, 0, d);
@@ -528,8 +545,7 @@ describe.skipIf(!(hasRef('tiny_train_step.json') && hasRef('tiny_weights.json'))
         expect(Number.isFinite(m.loss)).toBe(true);
         expect(Number.isFinite(m.gradNorm)).toBe(true);
         const z = await snap();
-        // Not checked: the numBatchesTracked counters (they advance on a skipped
-        // step: 0 -> 2 encoder, 0 -> 1 target; the buffer values are restored).
+        expect([s.encoder.numBatchesTracked, s.target.numBatchesTracked]).toEqual([0, 0]);
         expect(z.step).toBe(0);
         expect(z.optStep).toBe(0);
         expect(z.opt.step).toBe(0);
