@@ -118,7 +118,10 @@ function exactZeroGradient(name: string, dim: number, i: number): boolean {
   return name.endsWith('.attn.qkv.bias') && i >= dim && i < 2 * dim;
 }
 
-describe.skipIf(!present)('multi-step trajectory of the official code', () => {
+// The default fixtures must have the trajectory (a missing file fails); other reference folders
+// (MSN_REFERENCE_DIR, e.g. test/fixtures/msn-alt) may lack it, and then these tests are not defined.
+const trajectoryDescribe = present || !process.env.MSN_REFERENCE_DIR ? describe : () => undefined;
+trajectoryDescribe('multi-step trajectory of the official code', () => {
   const traj = present ? readRef(FILE) : undefined;
   const weights = present ? readRef('tiny_weights.json') : undefined;
   const steps: StepRecord[] = traj?.steps ?? [];
@@ -398,7 +401,7 @@ describe.skipIf(!present)('multi-step trajectory of the official code', () => {
  * How the step treats the prototype gradient, on the one-step reference
  * (tiny_train_step.json, whose encoder gradients are clipped: norm 128 -> 3).
  */
-describe.skipIf(!(hasRef('tiny_train_step.json') && hasRef('tiny_weights.json')))('prototype gradient handling', () => {
+describe('prototype gradient handling', () => {
   const ref = hasRef('tiny_train_step.json') ? readRef('tiny_train_step.json') : undefined;
   const weights = hasRef('tiny_weights.json') ? readRef('tiny_weights.json') : undefined;
   const C = ref?.config;
