@@ -19,6 +19,7 @@ export {
 } from './model/params.js';
 export type { NamedArrays, ParamSpec } from './model/params.js';
 export { interpolatePosEmbed, bicubicMatrix1d, resizeGrid64, officialScale, resizedSide } from './model/pos-embed.js';
+export { prototypeProbabilities, prototypeLogits, PROTOTYPE_TEMPERATURE } from './model/prototypes.js';
 export { OFFICIAL_LOSS, msnTargets, msnLossTerms, targetDiagnostics, sinkhorn, l2Normalize } from './train/loss.js';
 export type { MsnLossOptions, LossTerms, TargetDiagnostics } from './train/loss.js';
 export { makeSchedules, officialSchedule, SCHEDULE_HORIZON_SCALE } from './train/schedules.js';

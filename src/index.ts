@@ -23,7 +23,10 @@ export { createIdbCheckpointStore } from './io/idb-store.js';
 export type { CheckpointStore } from './io/idb-store.js';
 
 // Features, heads and evaluation.
-export { embedImages } from './embed/embed.js';
+export { embedImages, batchPrototypeProbs } from './embed/embed.js';
+export { assignImages } from './embed/assign.js';
+export { groupByPrototype } from './embed/groups.js';
+export type { Grouping, PrototypeGroup, PrototypeUsage } from './embed/groups.js';
 export type { EmbedOptions, IndexedImages } from './embed/embed.js';
 export { encoderFingerprint } from './embed/fingerprint.js';
 export * from './heads/index.js';

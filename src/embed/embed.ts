@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { MsnShapeError } from '../errors.js';
 import { VisionTransformer } from '../model/vit.js';
+import { prototypeProbabilities } from '../model/prototypes.js';
 
 /** Any source of [n, H, W, C] float32 batches in [0, 1] by index (e.g. an ImageDataset). */
 export interface IndexedImages {
@@ -40,6 +41,25 @@ export function batchFeatures(
     const { clsPre, clsNorm } = model.encode(x, { checkFinite });
     const f: tf.Tensor2D = opts.feature === 'post' ? clsNorm : clsPre;
     return opts.l2Normalize ? tf.div(f, tf.maximum(tf.norm(f, 'euclidean', 1, true), 1e-12)) : f;
+  });
+}
+
+/**
+ * MSN's own prediction for one batch of images [n, H, W, C] in [0, 1]: the
+ * projection head (eval mode) on the normalised CLS token, softmax over the
+ * prototypes at temperature tau, as the official loss computes anchor
+ * probabilities. [n, K]; the caller owns the result.
+ */
+export function batchPrototypeProbs(
+  model: VisionTransformer,
+  raw: tf.Tensor4D,
+  prototypes: tf.Tensor2D,
+  opts: { mean: number[]; std: number[]; tau: number; checkFinite?: boolean },
+): tf.Tensor2D {
+  return tf.tidy(() => {
+    const x = tf.div(tf.sub(raw, tf.tensor1d(opts.mean)), tf.tensor1d(opts.std)) as tf.Tensor4D;
+    const { clsNorm } = model.encode(x, { checkFinite: opts.checkFinite });
+    return prototypeProbabilities(model.head(clsNorm, 'eval'), prototypes, opts.tau);
   });
 }
 

@@ -8,6 +8,9 @@
 import type { VitConfig } from '../model/config.js';
 import type { ModelData } from '../io/model-format.js';
 import type { HeadKind, Prediction } from '../heads/common.js';
+import type { PrototypeAssignment } from '../embed/assign.js';
+
+export type { PrototypeAssignment };
 
 /** What the caller asks for; 'auto' tries webgpu, then wasm, then cpu. */
 export type BackendRequest = 'auto' | 'webgpu' | 'wasm' | 'cpu';
@@ -68,6 +71,17 @@ export interface EmbedOptions extends PixelOptions {
   l2Normalize?: boolean;
   /** 'pre' = last-block CLS before the final norm (default, MSN's evaluation feature); 'post' = after it. */
   feature?: 'pre' | 'post';
+}
+
+export interface AssignOptions extends PixelOptions {
+  /** Prototypes to report per image, most likely first (default 5, at most K). */
+  topK?: number;
+  /** Softmax temperature (default 0.1, the official anchor temperature). */
+  temperature?: number;
+  /** Also return the full K-vector of probabilities per image. */
+  full?: boolean;
+  /** Images per forward pass (default 64; lowered to fit memory). */
+  batchSize?: number;
 }
 
 export interface PixelData {
@@ -177,6 +191,8 @@ export interface MemoryInfo {
 export interface MsnApi {
   init(opts: InitOptions): Promise<Capabilities>;
   embed(pixels: Pixels, shape: ImageShape, opts?: EmbedOptions): Promise<Float32Array>;
+  /** MSN's prediction: each image's probabilities over the prototypes, as the official loss computes them. */
+  assignPrototypes(pixels: Pixels, shape: ImageShape, opts?: AssignOptions): Promise<PrototypeAssignment>;
   pretrain(
     data: PixelData,
     opts?: PretrainRunOptions,

@@ -21,6 +21,8 @@ import type { VitConfig } from '../model/config.js';
 import { initPrototypes } from '../model/params.js';
 import { VisionTransformer } from '../model/vit.js';
 import { batchFeatures } from '../embed/embed.js';
+import { assignImages } from '../embed/assign.js';
+import { PROTOTYPE_TEMPERATURE } from '../model/prototypes.js';
 import { encoderFingerprint } from '../embed/fingerprint.js';
 import { bundleToBytes, loadHead as loadHeadBundle, type AnyHead } from '../heads/bundle.js';
 import { fitLinearHead } from '../heads/linear.js';
@@ -29,19 +31,22 @@ import { fitKnnHead } from '../heads/knn.js';
 import type { FeatureMatrix, Prediction } from '../heads/common.js';
 import type { Pretrainer } from '../pretrain/pretrainer.js';
 import type {
-  Capabilities, EmbedOptions, FeatureOrPixels, FitHeadInput, ImageShape, InitOptions, MemoryInfo,
-  MsnApi, PixelData, Pixels, PredictOptions, PretrainProgress, PretrainRunOptions, PretrainSummary,
+  AssignOptions, Capabilities, EmbedOptions, FeatureOrPixels, FitHeadInput, ImageShape, InitOptions, MemoryInfo,
+  MsnApi, PixelData, Pixels, PredictOptions, PretrainProgress, PretrainRunOptions, PretrainSummary, PrototypeAssignment,
 } from './api.js';
 import { DEFAULT_PREPROCESS, preprocessOf, resolveModel } from './model-source.js';
 import { CheckedPixels, checkPixels, pixelBatch, pretrainPixels } from './pixels.js';
 import { BackendSelection, checkGpuErrors, selectBackend, withGpuCheck } from './select-backend.js';
 import { asResourceError, checkTrainBatch, embedPassSize } from './resources.js';
+import type { WasmFiles } from './backend.js';
 
 export interface EngineOptions {
   /** Where this engine runs (reported by capabilities()). */
   host?: Capabilities['host'];
   /** wasm folder used when init() gets no wasmPath (the worker bundle passes its own folder). */
   defaultWasmPath?: string;
+  /** Otherwise each .wasm file's URL (the worker bundle passes `new URL(..., import.meta.url)` literals that bundlers emit). */
+  defaultWasmFiles?: WasmFiles;
 }
 
 const RUN_KEYS = ['batchSize', 'totalSteps', 'warmupSteps', 'seed', 'lr'] as const;
@@ -49,6 +54,7 @@ const RUN_KEYS = ['batchSize', 'totalSteps', 'warmupSteps', 'seed', 'lr'] as con
 export class MsnEngine implements MsnApi {
   private readonly host: Capabilities['host'];
   private readonly defaultWasmPath: string | undefined;
+  private readonly defaultWasmFiles: WasmFiles | undefined;
   private selection: BackendSelection | undefined;
   /** The encoder when no pretraining run owns one. */
   private model: VisionTransformer | undefined;
@@ -71,6 +77,7 @@ export class MsnEngine implements MsnApi {
   constructor(opts: EngineOptions = {}) {
     this.host = opts.host ?? 'in-thread';
     this.defaultWasmPath = opts.defaultWasmPath;
+    this.defaultWasmFiles = opts.defaultWasmFiles;
   }
 
   /** Starts the backend and loads (or creates) the model; resolves with capabilities(). */
@@ -85,7 +92,7 @@ export class MsnEngine implements MsnApi {
     if (typeof opts !== 'object' || opts === null) throw new MsnConfigError('init() expects an options object.');
     this.seed = opts.seed ?? 0;
     if (!Number.isInteger(this.seed)) throw new MsnConfigError(`seed must be an integer, got ${String(opts.seed)}.`);
-    this.selection = await selectBackend(opts.backend ?? 'auto', { wasmPath: opts.wasmPath ?? this.defaultWasmPath });
+    this.selection = await selectBackend(opts.backend ?? 'auto', { wasmPath: opts.wasmPath ?? this.defaultWasmPath, wasmFiles: this.defaultWasmFiles });
     const { data, source } = await resolveModel(opts.model, opts.preset, opts.config, this.seed);
     this.model = VisionTransformer.create(data.config, { params: data.params, buffers: data.buffers });
     this.prototypes = data.prototypes;
@@ -206,6 +213,43 @@ export class MsnEngine implements MsnApi {
     }
     await checkGpuErrors('embed');
     return out;
+  }
+
+  /**
+   * MSN's own prediction, which needs no labels: each image's probabilities
+   * over the K learned prototypes (projection head in eval mode, softmax of
+   * cosine similarities at `temperature`, as the official loss computes the
+   * anchor probabilities), reported as the top-k ids and probabilities per
+   * image, the mean assignment, and on request every probability.
+   */
+  async assignPrototypes(pixels: Pixels, shape: ImageShape, opts: AssignOptions = {}): Promise<PrototypeAssignment> {
+    await this.ready('assignPrototypes');
+    const src = checkPixels(pixels, shape, opts);
+    const enc = this.encoder;
+    const cfg = enc.cfg;
+    const k = cfg.numPrototypes;
+    const topK = opts.topK ?? Math.min(5, k);
+    if (!Number.isInteger(topK) || topK < 1 || topK > k) throw new MsnValueError(`topK must be an integer from 1 to ${k} (the number of prototypes), got ${String(opts.topK)}.`);
+    const tau = opts.temperature ?? PROTOTYPE_TEMPERATURE;
+    if (!(typeof tau === 'number' && Number.isFinite(tau) && tau > 0)) throw new MsnValueError(`temperature must be a positive number, got ${String(opts.temperature)}.`);
+    const requested = opts.batchSize ?? 64;
+    if (!Number.isInteger(requested) || requested < 1) throw new MsnValueError(`batchSize must be a positive integer, got ${requested}.`);
+    const owned = this.pretrainer ? undefined : this.prototypes;
+    if (!this.pretrainer && !owned) throw new MsnConfigError('This model has no prototypes (it was saved without them); load a model or checkpoint that has them.');
+    const size = opts.resize === false ? undefined : cfg.imgSize;
+    const { count, height, width } = src.shape;
+    const bs = embedPassSize(cfg, size ?? height, size ?? width, requested, size !== undefined);
+    return this.guard('assignPrototypes()', 'Pass a smaller batchSize or keep resize on.', async () => {
+      const protos = (this.pretrainer ? this.pretrainer.state.prototypes : tf.tensor2d(owned!, [k, cfg.outputDim])) as tf.Tensor2D;
+      try {
+        const batch = (start: number, n: number) => pixelBatch(src, Int32Array.from({ length: n }, (_, i) => start + i), cfg.inChannels, size);
+        const result = await assignImages(enc, batch, count, protos, { ...this.preprocess, tau, topK, full: opts.full, passSize: bs });
+        await checkGpuErrors('assignPrototypes');
+        return result;
+      } finally {
+        if (protos !== this.pretrainer?.state.prototypes) protos.dispose();
+      }
+    });
   }
 
   /**

@@ -29,6 +29,11 @@ export function exposeEngine(endpoint: Comlink.Endpoint, engine: MsnEngine): Msn
   const api: MsnApi & { [Comlink.finalizer]: () => void } = {
     init: (o) => engine.init(o),
     embed: async (p, s, o) => out(await engine.embed(p, s, o)),
+    assignPrototypes: async (p, s, o) => {
+      const a = await engine.assignPrototypes(p, s, o);
+      const buffers = [a.ids, a.probs, a.meanProbs, ...(a.full ? [a.full] : [])].map((x) => x.buffer as ArrayBuffer);
+      return Comlink.transfer(a, buffers);
+    },
     pretrain: async (data, opts, onProgress, onCheckpoint) => {
       try {
         return await engine.pretrain(

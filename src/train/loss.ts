@@ -12,6 +12,7 @@
  * caller runs outside tf.variableGrads, and handed to `msnLossTerms`.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { l2Normalize, prototypeLogits } from '../model/prototypes.js';
 import './gradients.js';
 import { MsnConfigError, MsnShapeError } from '../errors.js';
 
@@ -40,20 +41,7 @@ export interface TargetDiagnostics {
   minTarget: number;
 }
 
-/**
- * x / max(||x||_2, 1e-12) along the last axis, as F.normalize. Written as
- * sqrt(max(||x||^2, 1e-24)): the same values, but an all-zero row gets the
- * official finite gradient (upstream / 1e-12) instead of NaN from the norm's
- * derivative x / ||x|| at 0, which would make every step skip.
- */
-export function l2Normalize<T extends tf.Tensor>(x: T): T {
-  return tf.div(x, tf.sqrt(tf.maximum(tf.sum(tf.square(x), -1, true), 1e-24))) as T;
-}
-
-/** Logits of the soft nearest-neighbour classifier: [rows, K]. */
-function protoLogits(z: tf.Tensor2D, prototypes: tf.Tensor2D, tau: number): tf.Tensor2D {
-  return tf.div(tf.matMul(l2Normalize(z), l2Normalize(prototypes), false, true), tau);
-}
+export { l2Normalize };
 
 /** Sinkhorn-Knopp balancing of targets [B, K]; rows of the result sum to 1. */
 export function sinkhorn(targets: tf.Tensor2D, iters: number): tf.Tensor2D {
@@ -92,7 +80,7 @@ export function msnTargets(
     );
   }
   return tf.tidy(() => {
-    const logits = protoLogits(targetZ, prototypes, opts.tau);
+    const logits = prototypeLogits(targetZ, prototypes, opts.tau);
     const unsharpened = tf.softmax(logits);
     const powered = tf.pow(unsharpened, 1 / opts.sharpenT);
     const sharpened = tf.div(powered, tf.sum(powered, 1, true)) as tf.Tensor2D;
@@ -156,7 +144,7 @@ export function msnLossTerms(
   }
   const numViews = rows / b;
   return tf.tidy(() => {
-    const logits = protoLogits(anchorZ, prototypes, opts.tau);
+    const logits = prototypeLogits(anchorZ, prototypes, opts.tau);
     const logp = tf.logSoftmax(logits);
     const probs = tf.exp(logp) as tf.Tensor2D;
     const repeated = numViews === 1 ? targets : tf.concat(Array(numViews).fill(targets), 0); // [M*B, K] view-major
