@@ -126,3 +126,34 @@ export function hyperFromConfig(c: any): {
     clipGrad: c.clip_grad,
   };
 }
+
+/** softmax(normalize(z) normalize(q)^T / tau) in float64. */
+export function referenceProbs(z: Float32Array, rows: number, q: Float32Array, k: number, tau: number): Float64Array {
+  const d = z.length / rows;
+  const unit = (a: Float32Array, n: number) => {
+    const out = new Float64Array(a.length);
+    for (let i = 0; i < n; i++) {
+      let s = 0;
+      for (let j = 0; j < d; j++) s += a[i * d + j] ** 2;
+      const norm = Math.max(Math.sqrt(s), 1e-12);
+      for (let j = 0; j < d; j++) out[i * d + j] = a[i * d + j] / norm;
+    }
+    return out;
+  };
+  const zn = unit(z, rows);
+  const qn = unit(q, k);
+  const out = new Float64Array(rows * k);
+  for (let i = 0; i < rows; i++) {
+    let max = -Infinity;
+    for (let c = 0; c < k; c++) {
+      let dot = 0;
+      for (let j = 0; j < d; j++) dot += zn[i * d + j] * qn[c * d + j];
+      out[i * k + c] = dot / tau;
+      max = Math.max(max, out[i * k + c]);
+    }
+    let sum = 0;
+    for (let c = 0; c < k; c++) sum += (out[i * k + c] = Math.exp(out[i * k + c] - max));
+    for (let c = 0; c < k; c++) out[i * k + c] /= sum;
+  }
+  return out;
+}

@@ -9,7 +9,9 @@ import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { VisionTransformer } from '../../src/model/vit.js';
 import { MsnLossOptions, msnLossTerms, msnTargets } from '../../src/train/loss.js';
-import { closeness, configFromRef, f32, imagesNHWC, readRef, weightsFromStateDict } from '../parity/reference.js';
+import { closeness, configFromRef, f32, imagesNHWC, readRef, referenceProbs, weightsFromStateDict } from '../parity/reference.js';
+import { prototypeProbabilities } from '../../src/model/prototypes.js';
+import { batchPrototypeProbs } from '../../src/embed/embed.js';
 import { checkTrainStepParity } from '../parity/train-step-check.js';
 import { describeOnWebGpu, useWebGpu } from './dawn.js';
 
@@ -19,6 +21,33 @@ async function expectClose(t: tf.Tensor, ref: { shape: number[] }, atol: number,
 }
 
 await describeOnWebGpu('parity with the official code on WebGPU (Dawn, SwiftShader)', () => {
+  describe('prototype assignment parity (tolerances as in test/parity/prototypes.test.ts)', () => {
+    it('the official anchor probabilities, and from images through encoder, head and prototypes', async () => {
+      await useWebGpu();
+      const loss = readRef('loss.json');
+      const fwd = readRef('tiny_forward.json');
+      const weights = readRef('tiny_weights.json');
+      const probs = tf.tidy(() => prototypeProbabilities(
+        tf.tensor2d(f32(loss.inputs.anchor_views), loss.inputs.anchor_views.shape),
+        tf.tensor2d(f32(loss.inputs.prototypes), loss.inputs.prototypes.shape),
+        loss.params.tau,
+      ));
+      expect(closeness(await probs.data(), f32(loss.cases.no_sinkhorn.float32.anchor_probs), 1e-6, 0)).toBeLessThanOrEqual(1);
+      probs.dispose();
+      const cfg = configFromRef(fwd.tiny_model);
+      const model = VisionTransformer.create(cfg, weightsFromStateDict(weights.after_step.target_encoder));
+      const protos = f32(weights.after_step.prototypes);
+      const x = imagesNHWC(fwd.inputs.x);
+      const zeros = Array(cfg.inChannels).fill(0);
+      const ones = Array(cfg.inChannels).fill(1);
+      const got = tf.tidy(() => batchPrototypeProbs(model, x, tf.tensor2d(protos, [cfg.numPrototypes, cfg.outputDim]), { mean: zeros, std: ones, tau: 0.1, checkFinite: false }));
+      const want = referenceProbs(f32(fwd.networks.target_encoder.unmasked.head_eval), x.shape[0], protos, cfg.numPrototypes, 0.1);
+      expect(closeness(await got.data(), want, 1e-5, 0)).toBeLessThanOrEqual(1);
+      tf.dispose([got, x]);
+      model.dispose();
+    });
+  });
+
   describe('forward parity with the official ViT', () => {
     const fwd = readRef('tiny_forward.json');
     const weights = readRef('tiny_weights.json');
