@@ -7,32 +7,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { createMsn, type MsnClient } from '../../src/runtime/client.js';
-import type { VitConfig } from '../../src/model/config.js';
 import { useBackend } from '../../src/runtime/backend.js';
 import { readIdxFolder } from '../../src/data/idx-node.js';
 import { groupByPrototype } from '../../src/embed/groups.js';
-
-const TINY: VitConfig = {
-  imgSize: 16, patchSize: 4, inChannels: 3, embedDim: 16, depth: 1, numHeads: 2, mlpRatio: 2,
-  hiddenDim: 32, outputDim: 16, numPrototypes: 8,
-};
-const WORKER = {
-  workerUrl: new URL('./tsx-worker.mjs', import.meta.url),
-  nodeWorkerOptions: { workerData: { entry: new URL('../../workers/msn.node-worker.ts', import.meta.url).href } },
-};
-function images(count: number, seed = 1, size = 16): Uint8Array {
-  return Uint8Array.from({ length: count * size * size }, (_, i) => (Math.imul(i + seed * 7919, 2654435761) >>> 24) & 255);
-}
-const shape = (count: number, size = 16) => ({ count, width: size, height: size, channels: 1 });
-
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected a rejection');
-}
+import { TINY, WORKER, images, shape, rejection } from './helpers.js';
 
 describe('assignPrototypes on the client', () => {
   let local: MsnClient;

@@ -15,32 +15,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { createMsn, type MsnClient } from '../../src/runtime/client.js';
 import { MsnEngine } from '../../src/runtime/engine.js';
-import type { VitConfig } from '../../src/model/config.js';
 import { useBackend } from '../../src/runtime/backend.js';
+import { TINY, WORKER, images, shape, rejection } from './helpers.js';
 
-const TINY: VitConfig = {
-  imgSize: 16, patchSize: 4, inChannels: 3, embedDim: 16, depth: 1, numHeads: 2, mlpRatio: 2,
-  hiddenDim: 32, outputDim: 16, numPrototypes: 8,
-};
-const WORKER = {
-  workerUrl: new URL('./tsx-worker.mjs', import.meta.url),
-  nodeWorkerOptions: { workerData: { entry: new URL('../../workers/msn.node-worker.ts', import.meta.url).href } },
-};
 const root = fileURLToPath(new URL('../..', import.meta.url));
-
-function images(count: number, seed = 1, size = 16): Uint8Array {
-  return Uint8Array.from({ length: count * size * size }, (_, i) => (Math.imul(i + seed * 7919, 2654435761) >>> 24) & 255);
-}
-const shape = (count: number, size = 16) => ({ count, width: size, height: size, channels: 1 });
-
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('in-thread engine: atomic calls and planned memory', () => {
   let engine: MsnEngine;
