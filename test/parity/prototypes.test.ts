@@ -51,7 +51,7 @@ for (const backend of BACKENDS) {
       const n = x.shape[0];
       const mean = Array(cfg.inChannels).fill(0);
       const std = Array(cfg.inChannels).fill(1);
-      const got = tf.tidy(() => batchPrototypeProbs(model, x, tf.tensor2d(protos, [k, cfg.outputDim]), { mean, std, tau: 0.1 }).dataSync());
+      const got = tf.tidy(() => batchPrototypeProbs(model, x, tf.tensor2d(protos, [k, cfg.outputDim]), { mean, std, tau: 0.1 }).dataSync()) as Float32Array;
       const want = referenceProbs(f32(fwd.networks.target_encoder.unmasked.head_eval), n, protos, k, 0.1);
       expect(closeness(got, want, 1e-5, 0)).toBeLessThanOrEqual(1);
       let worst = 0;

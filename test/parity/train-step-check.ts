@@ -22,7 +22,7 @@ export const ref = readRef('tiny_train_step.json');
 const weights = readRef('tiny_weights.json');
 const C = ref.config;
 
-function maxAbs(a: ArrayLike<number>): number {
+export function maxAbs(a: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
   return m;
@@ -35,7 +35,7 @@ function maxAbs(a: ArrayLike<number>): number {
  * fc.fc2.bias, the final norm.bias) and the key part of every qkv bias
  * (softmax over keys ignores a shift that is the same for all keys).
  */
-function exactZeroGradient(name: string, dim: number, i: number): boolean {
+export function exactZeroGradient(name: string, dim: number, i: number): boolean {
   if (name === 'fc.fc1.bias' || name === 'fc.fc2.bias' || name === 'norm.bias') return true;
   return name.endsWith('.attn.qkv.bias') && i >= dim && i < 2 * dim;
 }

@@ -70,6 +70,7 @@ import { MsnTrainState, PROTOTYPES, TrainHyper, computeGradients, createOptimize
 import {
   BACKENDS, RefArray, batchFromInputs, configFromRef, disposeBatch, f32, hasRef, hyperFromConfig, readRef, weightsFromStateDict,
 } from './reference.js';
+import { exactZeroGradient, maxAbs } from './train-step-check.js';
 
 const FILE = 'train_trajectory.json';
 const present = hasRef(FILE) && hasRef('tiny_weights.json');
@@ -106,17 +107,6 @@ function ours(name: string, a: RefArray): Float32Array {
   return fromTorchLayout(name, a.shape, f32(a)).data;
 }
 
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
-  return m;
-}
-
-/** Exactly zero gradient in exact arithmetic (see train-step-check.ts). */
-function exactZeroGradient(name: string, dim: number, i: number): boolean {
-  if (name === 'fc.fc1.bias' || name === 'fc.fc2.bias' || name === 'norm.bias') return true;
-  return name.endsWith('.attn.qkv.bias') && i >= dim && i < 2 * dim;
-}
 
 // The default fixtures must have the trajectory (a missing file fails); other reference folders
 // (MSN_REFERENCE_DIR, e.g. test/fixtures/msn-alt) may lack it, and then these tests are not defined.
