@@ -9,8 +9,14 @@
 //  4. dist/client.js: the standalone browser client (createMsn + errors, comlink
 //     bundled, no bare imports): a plain page can import it without a bundler.
 //     Its in-thread mode imports ./worker/msn.worker.js.
+//  6. dist/browser/: what bundlers get for `msn-web`, `msn-web/core` and
+//     `msn-web/client` (the "browser" export condition): one file per module
+//     (so `import { createMsn }` tree-shakes TensorFlow.js off the main
+//     thread), no Node-only modules, `new Worker(new URL('../worker/msn.worker.js',
+//     import.meta.url), { type: 'module' })` for the bundler to follow into
+//     build 3, whose .wasm files are `new URL` literals too.
 import { copyFileSync, mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, relative, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import typescript from '@rollup/plugin-typescript';
 import { nodeResolve } from '@rollup/plugin-node-resolve';
@@ -62,6 +68,22 @@ const noNodeEval = {
   },
 };
 
+/**
+ * tfjs-core's Node platform calls require('node-fetch') and require('util')
+ * (only when it runs in Node). Left in the worker bundle, an app's bundler
+ * (Vite/Rolldown, webpack) tries to resolve them: replace them with throws.
+ */
+const NODE_REQUIRE = /\brequire\('(node-fetch|util)'\)/g;
+const noNodeRequire = {
+  name: 'msn-no-node-require',
+  transform(code, id) {
+    if (id.includes('?') || !id.replace(/\\/g, '/').endsWith('@tensorflow/tfjs-core/dist/platforms/platform_node.js')) return null;
+    const out = code.replace(NODE_REQUIRE, (_, name) => `(()=>{throw new Error("msn-web: '${name}' is not available in the browser bundle")})()`);
+    if (out === code) this.error("tfjs-core changed: the require('node-fetch'/'util') calls to strip were not found.");
+    return { code: out, map: null };
+  },
+};
+
 /** Copies the three tfjs .wasm files next to the worker bundle. */
 const copyWasm = {
   name: 'msn-copy-wasm',
@@ -69,6 +91,22 @@ const copyWasm = {
     const dir = dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json'));
     mkdirSync('dist/worker', { recursive: true });
     for (const f of WASM_FILES) copyFileSync(resolve(dir, 'dist', f), resolve('dist/worker', f));
+  },
+};
+
+/**
+ * Browser builds: the Node-only modules (worker_threads transport, the
+ * installed wasm folder, models from folders) become node-only.browser.ts,
+ * so no node:* import and no msn.node-worker.js reaches a browser bundle.
+ */
+const NODE_ONLY = ['src/runtime/node-transport.ts', 'src/runtime/node-wasm-dir.ts', 'src/io/model-loader-node.ts'];
+const browserStubs = {
+  name: 'msn-browser-stubs',
+  async resolveId(source, importer, options) {
+    if (!importer || !source.startsWith('.')) return null;
+    const r = await this.resolve(source, importer, { ...options, skipSelf: true });
+    const id = r?.id.replace(/\\/g, '/');
+    return id && NODE_ONLY.some((f) => id.endsWith(f)) ? resolve('src/runtime/node-only.browser.ts') : null;
   },
 };
 
@@ -81,6 +119,38 @@ const engineFromWorkerBundle = {
       return { id: WORKER_BUNDLE, external: true };
     }
     return null;
+  },
+};
+
+/** dist/browser/: '@tensorflow/tfjs' (gradients) becomes tfjs-core's gradient registrations, left to the app's bundler. */
+const browserGradientsExternal = {
+  name: 'msn-browser-gradients-external',
+  resolveId(source) {
+    return source === '@tensorflow/tfjs' ? { id: '@tensorflow/tfjs-core/dist/register_all_gradients.js', external: true } : null;
+  },
+};
+
+/** dist/browser/: the in-thread engine (worker: false) is the worker bundle (TensorFlow.js, .wasm URLs), loaded on demand. */
+const inThreadWorkerBundle = {
+  name: 'msn-in-thread-worker-bundle',
+  resolveId(source, importer) {
+    if (source === './engine.js' && importer && importer.replace(/\\/g, '/').endsWith('src/runtime/client.ts')) {
+      return { id: WORKER_BUNDLE, external: true };
+    }
+    return null;
+  },
+};
+
+/** dist/browser/: the worker URL literal and the in-thread import, relative to the module that holds them (dist/browser/runtime/client.js). */
+const workerUrlFromBrowserDir = {
+  name: 'msn-worker-url-from-browser-dir',
+  renderChunk(code, chunk) {
+    const literal = "new URL('./worker/msn.worker.js', import.meta.url)";
+    const bundle = `'${WORKER_BUNDLE}'`;
+    if (!code.includes(literal) && !code.includes(bundle)) return null;
+    let rel = relative(dirname(resolve('dist/browser', chunk.fileName)), resolve('dist/worker/msn.worker.js')).replace(/\\/g, '/');
+    if (!rel.startsWith('.')) rel = './' + rel;
+    return { code: code.split(literal).join(`new URL('${rel}', import.meta.url)`).split(bundle).join(`'${rel}'`), map: null };
   },
 };
 
@@ -107,8 +177,9 @@ export default [
     plugins: [nodeResolve(), tsNoDecl('dist/worker')],
   },
   {
-    input: { 'msn.worker': 'workers/msn.worker.ts' },
-    preserveEntrySignatures: 'allow-extension', // no facade: import.meta.url must be this file's (wasm folder)
+    // The engine is an entry of its own (chunks/engine.js), so the lazy chunks import it, never the worker entry.
+    input: { 'msn.worker': 'workers/msn.worker.ts', 'chunks/engine': 'src/runtime/engine.ts' },
+    preserveEntrySignatures: 'allow-extension', // no facade: the wasm `new URL`s must stay in this file (next to the .wasm files)
     external: nodeBuiltins,
     output: {
       dir: 'dist/worker',
@@ -117,13 +188,25 @@ export default [
       chunkFileNames: 'chunks/[name]-[hash].js',
       plugins: [terser({ compress: false })], // compress breaks the threaded wasm backend (it re-serialises a function)
     },
-    plugins: [browserGradients, noNodeEval, nodeResolve({ browser: true, preferBuiltins: false }), commonjs(), tsNoDecl('dist/worker'), copyWasm],
+    plugins: [browserStubs, browserGradients, noNodeEval, noNodeRequire, nodeResolve({ browser: true, preferBuiltins: false }), commonjs(), tsNoDecl('dist/worker'), copyWasm],
   },
   {
     input: { client: 'src/client.ts' },
     external: nodeBuiltins,
     output: { dir: 'dist', format: 'es', entryFileNames: '[name].js', inlineDynamicImports: true, paths: { [WORKER_BUNDLE]: './worker/msn.worker.js' } },
     plugins: [engineFromWorkerBundle, nodeResolve({ browser: true, preferBuiltins: false }), tsNoDecl('dist')],
+  },
+  {
+    input: { index: 'src/index.ts', core: 'src/core.ts', client: 'src/client.ts' },
+    external: (id) => id !== '@tensorflow/tfjs' && (external(id) || ['pngjs', 'jpeg-js'].includes(id)),
+    output: {
+      dir: 'dist/browser',
+      format: 'es',
+      entryFileNames: '[name].js',
+      preserveModules: true,
+      preserveModulesRoot: 'src',
+    },
+    plugins: [browserStubs, browserGradientsExternal, inThreadWorkerBundle, nodeResolve({ browser: true, preferBuiltins: false }), tsNoDecl('dist/browser'), workerUrlFromBrowserDir],
   },
   {
     // msn-web/node: its own build, so its shared modules never pull the

@@ -1,17 +1,28 @@
 /**
  * Browser module worker: hosts one MsnEngine behind comlink. Bundled with
  * TensorFlow.js (dist/worker/msn.worker.js); the tfjs .wasm files sit next to
- * it, so that folder is the default wasm path. Imported outside a worker (the
- * standalone client's `worker: false`), it only exports createEngine.
+ * it. Imported outside a worker (the standalone client's `worker: false`), it
+ * only exports createEngine.
+ *
+ * Bundlers: each .wasm file is named by a literal
+ * `new URL('./<file>.wasm', import.meta.url)`, so Vite/webpack emit the files
+ * and rewrite the URLs; the engine and everything else live in
+ * chunks/engine.js, so the lazy chunks (pretraining, WebGPU, gradients) never
+ * import this entry (in `vite dev` a worker entry loaded twice, once as the
+ * worker and once as a chunk's import, would register tfjs twice).
  */
 import { MsnEngine, type EngineOptions } from '../src/runtime/engine.js';
 import { exposeEngine } from '../src/runtime/worker-host.js';
 
-const here = new URL('./', import.meta.url).href;
+const WASM_FILES = {
+  'tfjs-backend-wasm.wasm': new URL('./tfjs-backend-wasm.wasm', import.meta.url).href,
+  'tfjs-backend-wasm-simd.wasm': new URL('./tfjs-backend-wasm-simd.wasm', import.meta.url).href,
+  'tfjs-backend-wasm-threaded-simd.wasm': new URL('./tfjs-backend-wasm-threaded-simd.wasm', import.meta.url).href,
+};
 
-/** An in-thread engine whose default wasm folder is this bundle's folder. */
+/** An in-thread engine whose default .wasm files are the ones next to this bundle. */
 export function createEngine(opts: EngineOptions = {}): MsnEngine {
-  return new MsnEngine({ defaultWasmPath: here, ...opts });
+  return new MsnEngine({ defaultWasmFiles: WASM_FILES, ...opts });
 }
 
 declare const WorkerGlobalScope: { new (): unknown } | undefined;

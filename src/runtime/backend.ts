@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { MsnBackendError, MsnConfigError } from '../errors.js';
+import { nodeWasmDirectory } from './node-wasm-dir.js';
 
 export type CoreBackend = 'wasm' | 'cpu';
 
@@ -21,20 +22,25 @@ export function setWasmDirectory(prefix: string): void {
   if (!prefix.endsWith('/')) {
     throw new MsnConfigError(`setWasmDirectory() expects a folder ending in '/', got '${prefix}'.`);
   }
-  setWasmPaths(prefix);
+  // A full map (not the prefix form) so it also replaces an earlier setWasmFiles() map.
+  setWasmPaths(Object.fromEntries(WASM_FILES.map((f) => [f, prefix + f])) as WasmFiles);
   wasmPathsSet = true;
 }
 
-async function nodeWasmDirectory(): Promise<string | undefined> {
-  const isNode = typeof process !== 'undefined' && !!process.versions?.node;
-  if (!isNode) return undefined;
-  // Resolve the installed package's dist folder; the emscripten glue reads the
-  // files with fs in Node, so a plain path works and nothing is fetched.
-  const { createRequire } = await import('node:module');
-  const path = await import('node:path');
-  const require = createRequire(import.meta.url);
-  const main = require.resolve('@tensorflow/tfjs-backend-wasm');
-  return path.dirname(main) + path.sep;
+/** The three tfjs-backend-wasm binaries. */
+export const WASM_FILES = ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm'] as const;
+export type WasmFiles = Record<(typeof WASM_FILES)[number], string>;
+
+/**
+ * Points the wasm backend at each binary's own URL (file name -> URL), e.g.
+ * `new URL('./tfjs-backend-wasm.wasm', import.meta.url).href` literals that a
+ * bundler rewrites to the files it emits (hashed names, any folder).
+ */
+export function setWasmFiles(files: WasmFiles): void {
+  const missing = WASM_FILES.filter((f) => typeof files?.[f] !== 'string');
+  if (missing.length) throw new MsnConfigError(`setWasmFiles() needs a URL for ${missing.join(', ')}.`);
+  setWasmPaths({ ...files });
+  wasmPathsSet = true;
 }
 
 /**

@@ -22,6 +22,7 @@ import type {
   PixelData, Pixels, Prediction, PredictOptions, PretrainProgress, PretrainRunOptions, PretrainSummary,
 } from './api.js';
 import { registerErrorTransfer, transferable } from './rpc.js';
+import { nodeTransport } from './node-transport.js';
 
 /** A subset of worker_threads WorkerOptions (kept local so browser users need no Node types). */
 export interface NodeWorkerOptions {
@@ -86,7 +87,7 @@ export interface MsnClient {
   dispose(): Promise<void>;
 }
 
-interface Transport {
+export interface Transport {
   api: MsnApi;
   host: Capabilities['host'];
   worker: unknown;
@@ -104,8 +105,12 @@ function isNode(): boolean {
 
 async function browserTransport(url: string | URL | undefined): Promise<Transport> {
   if (typeof Worker === 'undefined') throw new MsnConfigError('Web Workers are not available here; pass worker: false.');
-  const src = url ?? new URL('./worker/msn.worker.js', import.meta.url);
-  const w = new Worker(src, { type: 'module', name: 'msn-web' });
+  // The literal `new Worker(new URL('./worker/...', import.meta.url), { type: 'module' })` form is what
+  // bundlers (Vite, webpack) detect: they then bundle the worker with its chunks and .wasm files.
+  const w = url
+    ? new Worker(url, { type: 'module', name: 'msn-web' })
+    : new Worker(new URL('./worker/msn.worker.js', import.meta.url), { type: 'module', name: 'msn-web' });
+  const src = url ?? 'worker/msn.worker.js';
   let death: ((e: MsnWorkerError) => void) | undefined;
   w.addEventListener('error', (ev: ErrorEvent) => {
     ev.preventDefault();
@@ -123,33 +128,6 @@ async function browserTransport(url: string | URL | undefined): Promise<Transpor
   };
 }
 
-async function nodeTransport(url: string | URL | undefined, options: NodeWorkerOptions | undefined): Promise<Transport> {
-  const [{ Worker }, { default: nodeEndpoint }] = await Promise.all([
-    import('node:worker_threads'),
-    import('comlink/dist/esm/node-adapter.mjs'),
-  ]);
-  const src = url ?? new URL('./worker/msn.node-worker.js', import.meta.url);
-  const w = new Worker(src, options as ConstructorParameters<typeof Worker>[1]);
-  let lastError: Error | undefined;
-  let death: ((e: MsnWorkerError) => void) | undefined;
-  w.on('error', (e: Error) => (lastError = e));
-  w.on('exit', (code: number) => {
-    const why = lastError ? `: ${(lastError as { code?: string }).code ?? lastError.name}: ${lastError.message}` : '';
-    death?.(new MsnWorkerError(`The msn-web worker exited with code ${code}${why}. Pending calls were cancelled; create a new client.`));
-  });
-  return {
-    api: Comlink.wrap<MsnApi>(nodeEndpoint(w as unknown as Parameters<typeof nodeEndpoint>[0])) as unknown as MsnApi,
-    host: 'node-worker',
-    worker: w,
-    remote: true,
-    terminate: async () => {
-      await w.terminate();
-    },
-    onDeath: (cb) => (death = cb),
-    keepAlive: (on) => (on ? w.ref() : w.unref()),
-  };
-}
-
 async function inThreadTransport(): Promise<Transport> {
   // Loaded on demand so the main-thread bundle carries no tfjs when a worker is used.
   const { createEngine } = await import('./engine.js');
@@ -158,6 +136,21 @@ async function inThreadTransport(): Promise<Transport> {
     api: engine, host: 'in-thread', worker: undefined, remote: false,
     terminate: async () => undefined, onDeath: () => undefined, keepAlive: () => undefined,
   };
+}
+
+/**
+ * 'auto' that ends on cpu because webgpu/wasm failed to start (e.g. the .wasm
+ * files are not served) works, but ~20x slower: say so once per client, with
+ * the reasons capabilities().backends keeps.
+ */
+function warnCpuFallback(caps: Capabilities): void {
+  if (caps.requested !== 'auto' || caps.backend !== 'cpu') return;
+  const failed = Object.entries(caps.backends ?? {}).filter(([, b]) => b?.status === 'rejected');
+  if (!failed.length) return;
+  console.warn(
+    `msn-web: backend 'auto' fell back to the slow cpu backend because ${failed.map(([name, b]) => `'${name}' failed to start (${b.reason ?? 'no reason given'})`).join(' and ')}. ` +
+      "See capabilities().backends; pass backend: 'wasm' to make this an error.",
+  );
 }
 
 class Client implements MsnClient {
@@ -221,6 +214,7 @@ class Client implements MsnClient {
     if (o.wasmPath && loc && !isNode()) o.wasmPath = new URL(o.wasmPath, loc.href).href;
     const caps = await this.call(() => this.t.api.init(o));
     this.backend = caps.backend;
+    warnCpuFallback(caps);
     return caps;
   }
 

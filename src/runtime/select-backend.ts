@@ -17,7 +17,7 @@ import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { MsnBackendError, MsnConfigError } from '../errors.js';
 import { batchNorm, gelu, layerNorm, linear } from '../model/layers.js';
 import type { BackendName, BackendRequest, BackendStatus, Capabilities } from './api.js';
-import { setWasmDirectory, useBackend } from './backend.js';
+import { setWasmDirectory, setWasmFiles, useBackend, type WasmFiles } from './backend.js';
 
 /**
  * Largest accepted probe error: max |gpu - cpu| / (max |cpu| + PROBE_ATOL)
@@ -33,6 +33,8 @@ export const PROBE_ATOL = 1e-3;
 export interface SelectOptions {
   /** Folder (ending in '/') with the tfjs .wasm files; Node finds the installed ones itself. */
   wasmPath?: string;
+  /** Otherwise each .wasm file's URL (the worker bundle's own, so bundlers emit them); wasmPath wins. */
+  wasmFiles?: WasmFiles;
   probeTolerance?: number;
 }
 
@@ -75,13 +77,14 @@ async function start(name: BackendName, opts: SelectOptions, auto: boolean): Pro
     await useBackend('cpu');
     return {};
   }
-  if (name === 'wasm') return { wasm: await startWasm(opts.wasmPath) };
+  if (name === 'wasm') return { wasm: await startWasm(opts.wasmPath, opts.wasmFiles) };
   return { webgpu: await startWebGpu(opts.probeTolerance ?? PROBE_TOLERANCE, auto) };
 }
 
-async function startWasm(wasmPath: string | undefined): Promise<{ simd: boolean; threads: boolean; numThreads: number }> {
+async function startWasm(wasmPath: string | undefined, wasmFiles: WasmFiles | undefined): Promise<{ simd: boolean; threads: boolean; numThreads: number }> {
   if (typeof WebAssembly === 'undefined') throw new Error('WebAssembly is not available here.');
   if (wasmPath) setWasmDirectory(wasmPath.endsWith('/') ? wasmPath : wasmPath + '/');
+  else if (wasmFiles) setWasmFiles(wasmFiles);
   await useBackend('wasm');
   const simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
   const threads = Boolean(await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'));
