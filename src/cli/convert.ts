@@ -8,26 +8,15 @@
  */
 import { basename } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { MsnConfigError } from '../errors.js';
 import { importMsnCheckpoint, type MsnNetworkName } from '../interop/import-msn.js';
 import { torchMaxFileBytes } from '../interop/torch-checkpoint.js';
 import { readFileChecked } from '../io/atomic-file.js';
 import { encodeModel, manifestTotalBytes } from '../io/model-format.js';
 import { writeModelDirectory } from '../io/model-loader-node.js';
+import { isUsageError, parseCommand, usage } from './args.js';
+import { CONVERT, NETWORKS } from './commands.js';
 
-const USAGE = `Usage: msn-web convert <checkpoint.pth.tar> <out-dir> [options]
-
-Converts a facebookresearch/msn checkpoint (training or released layout) into
-an msn-web model folder (model.json + weights-NNNNN.bin shards).
-
-Options:
-  --float16            store weight matrices as float16 (half the size; ~5e-4 relative rounding per weight)
-  --num-heads N        attention heads (required for non-official widths; the file does not record it)
-  --which NET          target_encoder (default) or encoder
-  --shard-mb N         shard size in MiB (default 4)
-  --force              replace an existing model.json in <out-dir>
-  -h, --help           show this help
-`;
+const USAGE = usage(CONVERT);
 
 export interface ConvertArgs {
   checkpoint: string;
@@ -39,50 +28,19 @@ export interface ConvertArgs {
   force: boolean;
 }
 
-/** Parses argv (without node and script); accepts an optional leading 'convert'. Throws MsnConfigError. */
+/** Parses argv (without node and script); accepts an optional leading 'convert'. Throws MsnUsageError (an MsnConfigError). */
 export function parseConvertArgs(argv: string[]): ConvertArgs | 'help' {
-  const args = argv[0] === 'convert' ? argv.slice(1) : argv.slice();
-  const pos: string[] = [];
-  const out: Omit<ConvertArgs, 'checkpoint' | 'outDir'> = { float16: false, which: 'target_encoder', shardMb: 4, force: false };
-  const intArg = (flag: string, v: string | undefined): number => {
-    if (v === undefined || !/^\d+$/.test(v) || Number(v) <= 0) throw new MsnConfigError(`${flag} needs a positive integer, got ${v ?? 'nothing'}.`);
-    return Number(v);
+  const args = parseCommand(CONVERT, argv[0] === 'convert' ? argv.slice(1) : argv);
+  if (args === 'help') return 'help';
+  return {
+    checkpoint: args.positionals[0],
+    outDir: args.positionals[1],
+    float16: args.flag('float16'),
+    numHeads: args.positive('num-heads'),
+    which: args.choice('which', NETWORKS)!,
+    shardMb: args.positive('shard-mb')!,
+    force: args.flag('force'),
   };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    const eq = a.startsWith('--') ? a.indexOf('=') : -1;
-    const flag = eq > 0 ? a.slice(0, eq) : a;
-    const inline = eq > 0 ? a.slice(eq + 1) : undefined;
-    const value = () => inline ?? args[++i];
-    switch (flag) {
-      case '-h':
-      case '--help':
-        return 'help';
-      case '--float16':
-        out.float16 = true;
-        break;
-      case '--force':
-        out.force = true;
-        break;
-      case '--num-heads':
-        out.numHeads = intArg(flag, value());
-        break;
-      case '--shard-mb':
-        out.shardMb = intArg(flag, value());
-        break;
-      case '--which': {
-        const v = value();
-        if (v !== 'target_encoder' && v !== 'encoder') throw new MsnConfigError(`--which must be target_encoder or encoder, got ${v ?? 'nothing'}.`);
-        out.which = v;
-        break;
-      }
-      default:
-        if (a.startsWith('-') && a !== '-') throw new MsnConfigError(`unknown option ${a}.`);
-        pos.push(a);
-    }
-  }
-  if (pos.length !== 2) throw new MsnConfigError(`expected <checkpoint.pth.tar> <out-dir>, got ${pos.length} argument(s). Run with --help for the options.`);
-  return { checkpoint: pos[0], outDir: pos[1], ...out };
 }
 
 /** Runs the conversion, reporting through `log`. */
@@ -139,7 +97,8 @@ async function main(argv: string[]): Promise<number> {
   try {
     args = parseConvertArgs(argv);
   } catch (e) {
-    process.stderr.write(`msn-web convert: ${(e as Error).message}\n\n${USAGE}`);
+    if (!isUsageError(e)) throw e;
+    process.stderr.write(`msn-web convert: ${e.message}\n\n${USAGE}`);
     return 2;
   }
   if (args === 'help') {

