@@ -84,6 +84,29 @@ const noNodeRequire = {
   },
 };
 
+/**
+ * The threaded wasm backend starts its pthreads from the factory's own source
+ * (tfjs: `wasmFactoryThreadedSimd.toString()`), so that function must not
+ * refer to its enclosing closure. It does, to `_scriptDir` (always undefined
+ * in a worker: no document.currentScript, no __filename), behind a typeof
+ * guard that an app's minifier (Vite's) drops, as it sees the variable
+ * declared: "ReferenceError: e is not defined" in every pthread. Replace the
+ * two uses with what they evaluate to in a browser.
+ */
+const SCRIPT_DIR_USES = [['if(typeof _scriptDir !== "undefined" && _scriptDir){', 'if(false){'], ['Module["mainScriptUrlOrBlob"]||_scriptDir,', 'Module["mainScriptUrlOrBlob"],']];
+const selfContainedThreadedFactory = {
+  name: 'msn-self-contained-threaded-factory',
+  transform(code, id) {
+    if (id.includes('?') || !id.replace(/\\/g, '/').endsWith('tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.js')) return null;
+    let out = code;
+    for (const [from, to] of SCRIPT_DIR_USES) {
+      if (!out.includes(from)) this.error(`tfjs-backend-wasm changed: '${from}' was not found in the threaded glue.`);
+      out = out.split(from).join(to);
+    }
+    return { code: out, map: null };
+  },
+};
+
 /** Copies the three tfjs .wasm files next to the worker bundle. */
 const copyWasm = {
   name: 'msn-copy-wasm',
@@ -188,7 +211,7 @@ export default [
       chunkFileNames: 'chunks/[name]-[hash].js',
       plugins: [terser({ compress: false })], // compress breaks the threaded wasm backend (it re-serialises a function)
     },
-    plugins: [browserStubs, browserGradients, noNodeEval, noNodeRequire, nodeResolve({ browser: true, preferBuiltins: false }), commonjs(), tsNoDecl('dist/worker'), copyWasm],
+    plugins: [browserStubs, browserGradients, noNodeEval, noNodeRequire, selfContainedThreadedFactory, nodeResolve({ browser: true, preferBuiltins: false }), commonjs(), tsNoDecl('dist/worker'), copyWasm],
   },
   {
     input: { client: 'src/client.ts' },

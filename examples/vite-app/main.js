@@ -25,7 +25,9 @@ function stripes(count, seed = 1) {
 async function main() {
   const t0 = performance.now();
   // A tiny random-init preset (nothing to download); pass model: '/models/your-model/' for trained weights.
-  const msn = await createMsn({ preset: 'micro-p4-28', backend: 'auto' });
+  // ?worker=0 runs the engine on the page instead (TensorFlow.js is then loaded on demand, on the main thread).
+  const worker = new URLSearchParams(location.search).get('worker') !== '0';
+  const msn = await createMsn({ preset: 'micro-p4-28', backend: 'auto', worker });
   const caps = await msn.capabilities();
   out.textContent = `backend: ${caps.backend}${caps.wasm ? ` (simd ${caps.wasm.simd}, threads ${caps.wasm.threads})` : ''}`;
   for (const [name, b] of Object.entries(caps.backends)) if (b.status === 'rejected') log(`  not ${name}: ${b.reason}`);

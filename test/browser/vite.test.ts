@@ -6,9 +6,10 @@
  * headless Chromium. Asserts that Vite itself emitted the worker, its chunks
  * and the .wasm files, that the output has no node:* imports and no
  * msn.node-worker.js, that TensorFlow.js stays off the main thread, and that
- * the app runs on wasm: embed, fitHead, predict and two pretraining steps. The
- * same app also runs under `vite dev` and with `worker: { format: 'es' }`
- * (lazy chunks as separate files).
+ * the app runs on wasm: embed, fitHead, predict and two pretraining steps
+ * (also with `worker: false`). The same app also runs crossOriginIsolated
+ * (threaded wasm, after Vite's minifier), under `vite dev`, and with
+ * `worker: { format: 'es' }` (lazy chunks as separate files).
  *
  * Install: offline by default, as npm would lay it out: the tarball is
  * extracted to node_modules/msn-web and its dependencies are linked from
@@ -128,10 +129,10 @@ describe.runIf(HAVE_CHROME)('a Vite app importing msn-web (npm pack, vite build,
     }
   }
 
-  function expectWorking(r: PageRun, label: string): void {
+  function expectWorking(r: PageRun, label: string, host = 'browser-worker'): void {
     expect(r.result.ok, `${label}: ${r.result.name}: ${r.result.message}\n${r.console.join('\n')}`).toBe(true);
     expect(r.result.backend, JSON.stringify(r.result.backends)).toBe('wasm');
-    expect(r.result.host).toBe('browser-worker');
+    expect(r.result.host).toBe(host);
     expect(r.result.wasm?.simd).toBe(true);
     expect(r.result.dim).toBeGreaterThan(0);
     expect(r.result.featuresLength).toBe(16 * r.result.dim);
@@ -147,7 +148,7 @@ describe.runIf(HAVE_CHROME)('a Vite app importing msn-web (npm pack, vite build,
     expect(r.failed, label).toEqual([]);
     // No silent cpu fallback, no second copy of tfjs (vite dev), no errors.
     expect(r.console.filter((l) => /msn-web:|already registered|^error|^pageerror/.test(l)), label).toEqual([]);
-    expect(r.requests.some((u) => /tfjs-backend-wasm-simd[^/]*\.wasm$/.test(u)), `${label}: the simd .wasm was fetched`).toBe(true);
+    expect(r.requests.some((u) => /tfjs-backend-wasm-(threaded-)?simd[^/]*\.wasm$/.test(u)), `${label}: a simd .wasm was fetched`).toBe(true);
     timings.push(`${label}: page ${(r.ms / 1000).toFixed(1)} s (app ${r.result.seconds.toFixed(1)} s)`);
   }
 
@@ -212,10 +213,24 @@ describe.runIf(HAVE_CHROME)('a Vite app importing msn-web (npm pack, vite build,
     console.log(`vite output:\n  ${sizes.join('\n  ')}`);
   });
 
-  it('runs under vite preview on wasm: embed, fitHead, predict, 2 pretraining steps', async () => {
+  it('runs under vite preview on wasm: embed, fitHead, predict, 2 pretraining steps (in the worker, and with worker: false)', async () => {
     const server = await vite.preview({ root: app, logLevel: 'warn', preview: { port: 0, host: '127.0.0.1' } });
     try {
       expectWorking(await openApp(server.resolvedUrls!.local[0]), 'vite preview');
+      expectWorking(await openApp(`${server.resolvedUrls!.local[0]}?worker=0`), 'vite preview, worker: false', 'in-thread');
+    } finally {
+      await new Promise<void>((r) => server.httpServer.close(() => r()));
+    }
+  });
+
+  it('with COOP/COEP (crossOriginIsolated) runs the threaded wasm binary through Vite\'s minifier', async () => {
+    const headers = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
+    const server = await vite.preview({ root: app, logLevel: 'warn', preview: { port: 0, host: '127.0.0.1', headers } });
+    try {
+      const r = await openApp(server.resolvedUrls!.local[0]);
+      expectWorking(r, 'vite preview, crossOriginIsolated');
+      expect(r.result.wasm?.threads).toBe(true);
+      expect(r.requests.some((u) => /tfjs-backend-wasm-threaded-simd[^/]*\.wasm$/.test(u))).toBe(true);
     } finally {
       await new Promise<void>((r) => server.httpServer.close(() => r()));
     }
