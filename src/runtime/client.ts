@@ -18,9 +18,10 @@
 import * as Comlink from 'comlink';
 import { MsnAbortError, MsnConfigError, MsnDisposedError, MsnWorkerError } from '../errors.js';
 import type {
-  BackendName, Capabilities, EmbedOptions, FeatureOrPixels, FitHeadInput, ImageShape, InitOptions, MemoryInfo, MsnApi,
-  PixelData, Pixels, Prediction, PredictOptions, PretrainProgress, PretrainRunOptions, PretrainSummary,
+  AssignOptions, BackendName, Capabilities, EmbedOptions, FeatureOrPixels, FitHeadInput, ImageShape, InitOptions, MemoryInfo, MsnApi,
+  PixelData, Pixels, Prediction, PredictOptions, PretrainProgress, PretrainRunOptions, PretrainSummary, PrototypeAssignment,
 } from './api.js';
+import { type Grouping, groupByPrototype } from '../embed/groups.js';
 import { registerErrorTransfer, transferable } from './rpc.js';
 import { nodeTransport } from './node-transport.js';
 
@@ -68,6 +69,10 @@ export interface MsnClient {
   /** The underlying Worker (browser) or worker_threads Worker (Node); undefined in-thread. Terminate it only via dispose(). */
   readonly worker: unknown;
   embed(pixels: Pixels, shape: ImageShape, opts?: EmbedOptions & TransferOption): Promise<Float32Array>;
+  /** MSN's own prediction: each image's top-k prototypes with probabilities (no labels needed). */
+  assignPrototypes(pixels: Pixels, shape: ImageShape, opts?: AssignOptions & TransferOption): Promise<PrototypeAssignment>;
+  /** Images grouped by their most likely prototype, typical images first, with the prototype usage. */
+  groupImages(pixels: Pixels, shape: ImageShape, opts?: AssignOptions & TransferOption & { typical?: number }): Promise<Grouping>;
   pretrain(data: PixelData, opts?: ClientPretrainOptions): Promise<PretrainSummary>;
   saveCheckpoint(): Promise<Uint8Array>;
   loadCheckpoint(bytes: Uint8Array): Promise<Capabilities>;
@@ -221,6 +226,16 @@ class Client implements MsnClient {
   embed(pixels: Pixels, shape: ImageShape, opts: EmbedOptions & TransferOption = {}): Promise<Float32Array> {
     const { transfer, ...rest } = opts;
     return this.call(() => this.t.api.embed(this.pixels({ pixels }, transfer).pixels, shape, rest));
+  }
+
+  assignPrototypes(pixels: Pixels, shape: ImageShape, opts: AssignOptions & TransferOption = {}): Promise<PrototypeAssignment> {
+    const { transfer, ...rest } = opts;
+    return this.call(() => this.t.api.assignPrototypes(this.pixels({ pixels }, transfer).pixels, shape, rest));
+  }
+
+  async groupImages(pixels: Pixels, shape: ImageShape, opts: AssignOptions & TransferOption & { typical?: number } = {}): Promise<Grouping> {
+    const { typical, ...rest } = opts;
+    return groupByPrototype(await this.assignPrototypes(pixels, shape, rest), { typical });
   }
 
   async pretrain(data: PixelData, opts: ClientPretrainOptions = {}): Promise<PretrainSummary> {
