@@ -170,8 +170,7 @@ describe('kind-specific bundle checks', () => {
   });
 
   it('an invalid preprocess in a bundle names itself', () => {
-    const b = knnBundle() as HeadBundle & { preprocess: unknown };
-    b.preprocess = null;
+    const b = { ...knnBundle(), preprocess: null as unknown } as unknown as HeadBundle;
     expectError(
       () => loadHead(b),
       MsnFormatError,
