@@ -26,6 +26,7 @@ export const MODULES = {
       'test/parity/pos-interp.test.ts',
       'test/parity/checkpoint.test.ts',
       'test/parity/train-step.test.ts',
+      'test/parity/prototypes.test.ts',
       'test/unit/core-errors.test.ts',
       'test/unit/core-memory.test.ts',
       'test/unit/async-reads.test.ts',
@@ -36,12 +37,15 @@ export const MODULES = {
   },
   train: {
     mutate: ['src/train/**/*.ts'],
+    // test/pretrain/continued.test.ts (schedules through the pretrainer, 205 steps) is left out for time.
     tests: [
       'test/parity/loss.test.ts',
       'test/parity/train-step.test.ts',
       'test/parity/checkpoint.test.ts',
+      'test/parity/trajectory.test.ts',
       'test/parity/train-*.test.ts',
       'test/train/**/*.test.ts',
+      'test/unit/schedules.test.ts',
       'test/unit/core-errors.test.ts',
       'test/unit/core-memory.test.ts',
       'test/unit/async-reads.test.ts',
