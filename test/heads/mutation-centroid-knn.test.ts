@@ -86,6 +86,8 @@ describe('kind-specific bundle checks', () => {
       [(b) => (b.arrays.centroids = { shape: [4, 3], data: new Array(12).fill(0.5) }), 'got [4, 3].'],
       [(b) => (b.arrays.centroids = { shape: [9], data: new Array(9).fill(0.5) }), 'got [9].'],
       [(b) => (b.arrays.centroids = { shape: [1, 3, 3], data: new Array(9).fill(0.5) }), 'got [1, 3, 3].'],
+      // Right first two sides, extra axis: would load and silently use the first 9 values.
+      [(b) => (b.arrays.centroids = { shape: [3, 3, 2], data: new Array(18).fill(0.5) }), 'got [3, 3, 2].'],
       [(b) => delete (b.arrays as Record<string, unknown>).centroids, 'got none.'],
     ];
     for (const [corrupt, got] of cases) {
@@ -112,6 +114,7 @@ describe('kind-specific bundle checks', () => {
     const bankCases: Array<(b: HeadBundle) => void> = [
       (b) => (b.arrays.bank = { shape: [4, 4], data: new Array(16).fill(0.5) }),
       (b) => (b.arrays.bank = { shape: [12], data: new Array(12).fill(0.5) }),
+      (b) => (b.arrays.bank = { shape: [4, 3, 2], data: new Array(24).fill(0.5) }),
       (b) => {
         b.arrays.bank = { shape: [0, 3], data: [] };
         b.arrays.bankLabels = { shape: [0], data: [] };
@@ -162,7 +165,8 @@ describe('kind-specific bundle checks', () => {
     const vote = knnBundle();
     vote.params.vote = 'mode';
     expectError(() => loadHead(vote), MsnFormatError, 'knn bundle params.vote is invalid: "mode".');
-    for (const t of [0, -1, 'x']) {
+    // '0.5' would pass `> 0` by coercion: only the type check refuses it.
+    for (const t of [0, -1, 'x', '0.5']) {
       const b = knnBundle();
       b.params.temperature = t;
       expectError(() => loadHead(b), MsnFormatError, `knn bundle params.temperature must be > 0, got ${t}.`);
