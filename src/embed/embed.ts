@@ -25,6 +25,11 @@ export interface EmbedOptions {
   feature?: 'pre' | 'post';
 }
 
+/** (x - mean) / std per channel: the model's input from images in [0, 1]. Call inside tf.tidy. */
+function normalizePixels(raw: tf.Tensor4D, mean: number[], std: number[]): tf.Tensor4D {
+  return tf.div(tf.sub(raw, tf.tensor1d(mean)), tf.tensor1d(std));
+}
+
 /**
  * Features [n, D] of one batch of images [n, H, W, C] in [0, 1]: normalised
  * with mean/std, encoded, the chosen CLS token, optionally L2-normalised.
@@ -37,7 +42,7 @@ export function batchFeatures(
   checkFinite?: boolean,
 ): tf.Tensor2D {
   return tf.tidy(() => {
-    const x = tf.div(tf.sub(raw, tf.tensor1d(opts.mean)), tf.tensor1d(opts.std)) as tf.Tensor4D;
+    const x = normalizePixels(raw, opts.mean, opts.std);
     const { clsPre, clsNorm } = model.encode(x, { checkFinite });
     const f: tf.Tensor2D = opts.feature === 'post' ? clsNorm : clsPre;
     return opts.l2Normalize ? tf.div(f, tf.maximum(tf.norm(f, 'euclidean', 1, true), 1e-12)) : f;
@@ -57,7 +62,7 @@ export function batchPrototypeProbs(
   opts: { mean: number[]; std: number[]; tau: number; checkFinite?: boolean },
 ): tf.Tensor2D {
   return tf.tidy(() => {
-    const x = tf.div(tf.sub(raw, tf.tensor1d(opts.mean)), tf.tensor1d(opts.std)) as tf.Tensor4D;
+    const x = normalizePixels(raw, opts.mean, opts.std);
     const { clsNorm } = model.encode(x, { checkFinite: opts.checkFinite });
     return prototypeProbabilities(model.head(clsNorm, 'eval'), prototypes, opts.tau);
   });

@@ -97,7 +97,9 @@ export function isOutOfMemory(e: unknown): boolean {
   return (
     (e.name === 'RuntimeError' && /memory access out of bounds|out of memory|Aborted\(/i.test(m)) ||
     (e.name === 'RangeError' && /allocation failed|Invalid typed array length|Array buffer|WebAssembly\.Memory/i.test(m)) ||
-    /out of memory|OOM|Cannot enlarge memory|Failed to allocate|createBuffer/i.test(m)
+    // Word-bounded and case-sensitive where it matters: "the disk has room" is not an OOM.
+    /\bout of memory\b|Cannot enlarge memory|Failed to allocate/i.test(m) ||
+    /\bOOM\b/.test(m)
   );
 }
 
