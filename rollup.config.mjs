@@ -24,7 +24,8 @@ import commonjs from '@rollup/plugin-commonjs';
 import terser from '@rollup/plugin-terser';
 
 const require = createRequire(import.meta.url);
-const external = (id) => /^@tensorflow\//.test(id) || id === 'comlink' || id.startsWith('comlink/') || id.startsWith('node:');
+const external = (id) =>
+  /^@tensorflow\//.test(id) || id === 'comlink' || id.startsWith('comlink/') || id.startsWith('node:') || id === 'onnx-proto';
 const nodeBuiltins = (id) => id.startsWith('node:');
 const WASM_FILES = ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm'];
 

@@ -8,3 +8,5 @@ export { loadImageFolder, decodeImageFile } from './data/folder-node.js';
 export { saveCheckpointFile, loadCheckpointFile } from './pretrain/checkpoint-node.js';
 export { loadModelFromDirectory, readModelDirectory, writeModelDirectory } from './io/model-loader-node.js';
 export { writeFileAtomic, readFileChecked } from './io/atomic-file.js';
+export { exportOnnx } from './interop/onnx-export.js';
+export type { OnnxExportOptions } from './interop/onnx-export.js';

@@ -95,5 +95,26 @@ export const CONVERT: CommandSpec = {
   examples: ['vits16_800ep.pth.tar vits16-model --float16'],
 };
 
+export const FEATURES = ['pre', 'post'] as const;
+
+export const EXPORT_ONNX: CommandSpec = {
+  name: 'export-onnx',
+  brief: 'write a model folder\'s encoder as an ONNX graph (opset 17)',
+  summary: "Writes a model folder's encoder as an ONNX graph (opset 17) for onnxruntime and other ONNX runtimes.",
+  description:
+    'Input pixel_values [batch, C, H, W]: normalised images (mean/std are in the metadata_props); output features [batch, D].',
+  positionals: [
+    { name: 'model-dir', help: 'an msn-web model folder (model.json + weights)' },
+    { name: 'out.onnx', help: 'the file to write (replaced atomically)' },
+  ],
+  options: {
+    feature: { type: 'string', value: 'KIND', default: 'pre', help: "'pre': CLS before the final norm (msn.embed's default); 'post': after it" },
+    force: { type: 'boolean', help: 'replace an existing <out.onnx>' },
+  },
+  examples: ['models/msn-mnist-micro mnist-micro.onnx'],
+};
+
 /** The commands of `msn-web`, in the order of its help. */
-export const COMMAND_SPECS: Record<string, CommandSpec> = { pretrain: PRETRAIN, export: EXPORT, eval: EVAL, convert: CONVERT };
+export const COMMAND_SPECS: Record<string, CommandSpec> = {
+  pretrain: PRETRAIN, export: EXPORT, 'export-onnx': EXPORT_ONNX, eval: EVAL, convert: CONVERT,
+};

@@ -16,6 +16,7 @@ type Run = (argv: string[]) => Promise<void>;
 const RUN: Record<string, () => Promise<Run>> = {
   pretrain: async () => (await import('./pretrain.js')).pretrainCommand,
   export: async () => (await import('./export.js')).exportCommand,
+  'export-onnx': async () => (await import('./export-onnx.js')).exportOnnxCommand,
   eval: async () => (await import('./eval.js')).evalCommand,
   convert: async () => (await import('./convert.js')).convertCommand,
 };

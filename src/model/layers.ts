@@ -3,6 +3,7 @@
  * and gradients on the cpu, wasm and webgpu backends of TF.js 4.22.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { GELU, GELU_GRAD, fusedGeluActive } from '../kernels/wasm/kernels.js';
 import { BATCH_NORM_EPS, BATCH_NORM_MOMENTUM } from './config.js';
 
 /**
@@ -38,8 +39,22 @@ export function layerNorm<T extends tf.Tensor>(x: T, g: tf.Tensor, b: tf.Tensor,
   return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), g), b) as T;
 }
 
+/**
+ * GELU in one kernel each way on wasm (src/kernels/wasm): forward and the
+ * gradient dy * (0.5 (erf(x / sqrt 2) + 1) + x exp(-x^2 / 2) / sqrt(2 pi)).
+ */
+const fusedGelu = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const x = args[0] as tf.Tensor;
+  (args[1] as tf.GradSaveFunc)([x]);
+  return {
+    value: tf.engine().runKernel(GELU, { x }) as tf.Tensor,
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.engine().runKernel(GELU_GRAD, { x: saved[0], dy }) as tf.Tensor,
+  };
+});
+
 /** Exact GELU, 0.5 x (1 + erf(x / sqrt 2)) (torch.nn.GELU's default, not the tanh form). */
 export function gelu<T extends tf.Tensor>(x: T): T {
+  if (x.dtype === 'float32' && fusedGeluActive()) return fusedGelu(x) as T;
   return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)) as T;
 }
 

@@ -163,6 +163,8 @@ export interface Capabilities {
   /** Why each backend was chosen, rejected or not tried. */
   backends: Record<BackendName, BackendStatus>;
   wasm?: { simd: boolean; threads: boolean; numThreads: number };
+  /** On wasm: whether msn-web's own kernels (batched products, GELU) run, and why not if they do not. */
+  wasmKernels?: { active: boolean; reason: string };
   webgpu?: { adapter: string; probeMaxError: number };
   crossOriginIsolated: boolean;
   /** Where the engine runs. */

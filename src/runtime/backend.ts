@@ -8,6 +8,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { MsnBackendError, MsnConfigError } from '../errors.js';
 import { nodeWasmDirectory } from './node-wasm-dir.js';
+import { installWasmKernels } from '../kernels/wasm/kernels.js';
 
 export type CoreBackend = 'wasm' | 'cpu';
 
@@ -68,4 +69,6 @@ export async function useBackend(name: CoreBackend): Promise<void> {
         `with the folder that holds the tfjs-backend-wasm .wasm files.`,
     );
   }
+  // msn-web's own kernels (batched products for attention); see src/kernels/wasm.
+  if (name === 'wasm') await installWasmKernels();
 }

@@ -16,6 +16,7 @@
  * engine.dispose();
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { wasmKernelStatus } from '../kernels/wasm/kernels.js';
 import { MsnConfigError, MsnDisposedError, MsnResourceError, MsnShapeError, MsnValueError, MsnWorkerError } from '../errors.js';
 import type { VitConfig } from '../model/config.js';
 import { initPrototypes } from '../model/params.js';
@@ -522,6 +523,7 @@ export class MsnEngine implements MsnApi {
       requested: sel.requested,
       backends: structuredClone(sel.backends),
       ...(sel.wasm ? { wasm: { ...sel.wasm } } : {}),
+      ...(sel.backend === 'wasm' ? { wasmKernels: wasmKernelStatus() } : {}),
       ...(sel.webgpu ? { webgpu: { ...sel.webgpu } } : {}),
       crossOriginIsolated: Boolean((globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated),
       host: this.host,

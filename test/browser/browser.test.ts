@@ -43,6 +43,7 @@ type Scenario = {
 type PlainResult = {
   ok: boolean; name?: string; message?: string; backend?: string; host?: string; crossOriginIsolated?: boolean;
   backends?: Record<string, { status: string; reason?: string }>; wasm?: { simd: boolean; threads: boolean; numThreads: number } | null;
+  wasmKernels?: { active: boolean; reason: string } | null;
   dim?: number; finite?: boolean; transferred?: boolean; violations: string[];
 };
 
@@ -215,6 +216,7 @@ describe.runIf(HAVE_CHROME)('in headless Chromium', () => {
     timings.push(`plain page under strict CSP, wasm: ${(r.ms / 1000).toFixed(2)} s`);
     expect(r.ok, r.message).toBe(true);
     expect(r.backend).toBe('wasm');
+    expect(r.wasmKernels).toEqual({ active: true, reason: 'kernels.wasm' }); // linked under the CSP too
     expect(r.violations).toEqual([]);
     expect(r.offsite).toEqual([]);
   });
@@ -226,6 +228,9 @@ describe.runIf(HAVE_CHROME)('in headless Chromium', () => {
     expect(r.crossOriginIsolated).toBe(true);
     expect(r.wasm?.threads).toBe(true);
     expect(r.wasm?.simd).toBe(true);
+    // The threaded build keeps its memory in its glue: msn-web's kernels stand aside and say why.
+    expect(r.wasmKernels?.active).toBe(false);
+    expect(r.wasmKernels?.reason).toMatch(/threaded wasm build keeps its memory private/);
     console.log(`isolated wasm: ${JSON.stringify(r.wasm)}`);
   });
 });

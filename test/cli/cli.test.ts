@@ -157,6 +157,22 @@ describe('msn-web CLI', () => {
   });
 });
 
+describe('msn-web export-onnx', () => {
+  it('writes the shipped model as ONNX, refuses to replace a file without --force and checks --feature', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'msn-onnx-')), 'micro.onnx');
+    cli(['export-onnx', 'models/msn-mnist-micro', out]);
+    const { onnx } = (await import('onnx-proto')).default;
+    const meta = (file: string) => Object.fromEntries(onnx.ModelProto.decode(readFileSync(file)).metadataProps.map((p) => [p.key, p.value]));
+    expect(meta(out)['msn_web.feature']).toBe('pre');
+    writeFileSync(out, 'keep me');
+    expect(cliErr(['export-onnx', 'models/msn-mnist-micro', out], 1)).toMatch(/exists; pass --force/);
+    expect(readFileSync(out, 'utf8')).toBe('keep me');
+    expect(cliErr(['export-onnx', 'models/msn-mnist-micro', out, '--feature', 'sideways'], 2)).toMatch(/feature/);
+    cli(['export-onnx', 'models/msn-mnist-micro', out, '--force', '--feature', 'post']);
+    expect(meta(out)['msn_web.feature']).toBe('post');
+  });
+});
+
 describe('msn-web help, version and exit codes', () => {
   const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version as string;
 
@@ -189,6 +205,7 @@ describe('msn-web help, version and exit codes', () => {
       convert: ['help', 'convert'],
       // help wins over every other mistake on the line
       export: ['export', 'only-one-positional', '--bogus', '--help'],
+      'export-onnx': ['export-onnx', '-h'],
     };
     for (const [name, args] of Object.entries(forms)) {
       const r = run(args);
@@ -202,7 +219,7 @@ describe('msn-web help, version and exit codes', () => {
       }
       expect(r.out).toContain('-h, --help');
     }
-    expect(Object.keys(COMMAND_SPECS).sort()).toEqual(['convert', 'eval', 'export', 'pretrain']);
+    expect(Object.keys(COMMAND_SPECS).sort()).toEqual(['convert', 'eval', 'export', 'export-onnx', 'pretrain']);
   });
 
   it('an unknown command or option exits 2 with a hint; a failing command exits 1 with the error kind', () => {

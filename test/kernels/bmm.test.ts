@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../../src/runtime/backend.js';
 import { installWasmKernels, uninstallWasmKernels, wasmKernelStatus } from '../../src/kernels/wasm/kernels.js';
-import { WASM_BASE64 } from '../../src/kernels/wasm/bmm.wasm.js';
+import { WASM_BASE64 } from '../../src/kernels/wasm/kernels.wasm.js';
 import { Rng } from '../../src/util/rng.js';
 
 const U = 2 ** -24;
@@ -74,10 +74,10 @@ describe('wasm BatchMatMul kernel (bmm.wasm)', () => {
   });
 
   it('is installed by useBackend("wasm") and ships only a memory import and the bmm export', () => {
-    expect(wasmKernelStatus()).toEqual({ active: true, reason: 'bmm.wasm' });
+    expect(wasmKernelStatus()).toEqual({ active: true, reason: 'kernels.wasm' });
     const mod = new WebAssembly.Module(Uint8Array.from(atob(WASM_BASE64), (ch) => ch.charCodeAt(0)));
     expect(WebAssembly.Module.imports(mod)).toEqual([{ module: 'env', name: 'memory', kind: 'memory' }]);
-    expect(WebAssembly.Module.exports(mod).map((e) => e.name)).toEqual(['bmm']);
+    expect(WebAssembly.Module.exports(mod).map((e) => e.name)).toEqual(['bmm', 'gelu_fwd', 'gelu_bwd']);
   });
 
   const sizes = [1, 3, 4, 5, 8, 9, 13, 17];

@@ -88,6 +88,7 @@ describe('worker_threads client', () => {
     expect(Array.from(a)).toEqual(Array.from(b));
     const caps = await worker.capabilities();
     expect(caps.backend).toBe('wasm');
+    expect(caps.wasmKernels).toEqual({ active: true, reason: 'kernels.wasm' }); // in the worker thread too
     expect(caps.backends.webgpu.status).toBe('not-tried');
     expect(caps.model.fingerprint).toBe((await local.capabilities()).model.fingerprint);
   });

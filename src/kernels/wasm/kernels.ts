@@ -1,23 +1,35 @@
 /**
- * msn-web's own kernels for tfjs's wasm backend (see bmm.c for why).
+ * msn-web's own kernels for tfjs's wasm backend (see kernels.c for why).
  *
- * `installWasmKernels()` replaces the wasm backend's BatchMatMul with one that
- * runs batched and transposed products in bmm.c's SIMD loop, and leaves plain
- * 2-D products (XNNPACK, faster) and anything unusual (int dtypes, multi-axis
- * broadcasting) to tfjs's own kernel. The module works in place in tfjs's
- * memory: inputs are read and the output written where tfjs keeps them.
+ * `installWasmKernels()`
+ * - replaces the wasm backend's BatchMatMul with one that runs batched and
+ *   transposed products in kernels.c's SIMD loop, and leaves plain 2-D
+ *   products (XNNPACK, faster) and anything unusual (int dtypes, multi-axis
+ *   broadcasting) to tfjs's own kernel;
+ * - adds the kernels MsnGelu and MsnGeluGrad (layers.ts's gelu uses them on
+ *   the wasm backend while they are installed).
+ * The module works in place in tfjs's memory: inputs are read and the output
+ * written where tfjs keeps them.
  *
- * Not installed when tfjs runs its threaded build (a crossOriginIsolated page):
- * that memory is shared and bmm.wasm is built for unshared memory, so tfjs's
- * kernel stays; `wasmKernelStatus()` says which one runs.
+ * tfjs's threaded build (crossOriginIsolated pages) keeps its (shared) memory
+ * inside its Emscripten glue, where no other module can import it: there
+ * tfjs's own kernels run. `wasmKernelStatus()` says whether msn-web's run.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { WASM_BASE64 } from './bmm.wasm.js';
+import { WASM_BASE64 } from './kernels.wasm.js';
 
-type BmmFn = (
-  a: number, b: number, c: number, scratch: number, batch: number, m: number, k: number, n: number,
-  transposeA: number, transposeB: number, strideA: number, strideB: number,
-) => void;
+/** kernels.c's exports (pointers are byte offsets into tfjs's memory). */
+interface KernelExports {
+  bmm(
+    a: number, b: number, c: number, scratch: number, batch: number, m: number, k: number, n: number,
+    transposeA: number, transposeB: number, strideA: number, strideB: number,
+  ): void;
+  gelu_fwd(x: number, y: number, n: number): void;
+  gelu_bwd(x: number, dy: number, dx: number, n: number): void;
+}
+
+export const GELU = 'MsnGelu';
+export const GELU_GRAD = 'MsnGeluGrad';
 
 /** The parts of tfjs's BackendWasm this file uses. */
 interface WasmBackendLike {
@@ -30,7 +42,7 @@ const KERNEL = 'BatchMatMul';
 let compiled: Promise<WebAssembly.Module> | undefined;
 let module: WebAssembly.Module | undefined;
 let original: tf.KernelConfig | undefined;
-const instances = new WeakMap<object, BmmFn>();
+const instances = new WeakMap<object, KernelExports>();
 let status: { active: boolean; reason: string } = { active: false, reason: 'not installed' };
 
 function decodeBase64(b64: string): Uint8Array {
@@ -40,16 +52,47 @@ function decodeBase64(b64: string): Uint8Array {
   return out;
 }
 
-/** The bmm function bound to this backend's memory, or undefined where it cannot link. */
-function bmmFor(backend: WasmBackendLike): BmmFn | undefined {
-  let fn = instances.get(backend.wasm);
-  if (fn || !module) return fn;
-  const memory = backend.wasm.asm?.memory;
-  if (!(memory instanceof WebAssembly.Memory) || memory.buffer instanceof (globalThis.SharedArrayBuffer ?? class {})) return undefined;
-  const inst = new WebAssembly.Instance(module, { env: { memory } });
-  fn = inst.exports.bmm as BmmFn;
-  instances.set(backend.wasm, fn);
-  return fn;
+function memoryOf(backend: WasmBackendLike): WebAssembly.Memory | undefined {
+  const memory = backend.wasm?.asm?.memory;
+  return memory instanceof WebAssembly.Memory ? memory : undefined;
+}
+
+/** kernels.c bound to this backend's memory (compiled by installWasmKernels), or undefined. */
+function kernelsFor(backend: WasmBackendLike): KernelExports | undefined {
+  let k = instances.get(backend.wasm);
+  const memory = memoryOf(backend);
+  if (k || !module || !memory) return k;
+  k = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as KernelExports;
+  instances.set(backend.wasm, k);
+  return k;
+}
+
+const offsetOf = (backend: WasmBackendLike, t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset;
+const sizeOf = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+
+function checkFloat(kernel: string, ...ts: tf.TensorInfo[]): void {
+  for (const t of ts) if (t.dtype !== 'float32') throw new Error(`${kernel} takes float32 tensors, got ${t.dtype}.`);
+}
+
+function geluKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo {
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  const backend = args.backend as WasmBackendLike;
+  checkFloat(GELU, x);
+  const out = backend.makeOutput([...x.shape], 'float32');
+  const n = sizeOf(x.shape);
+  if (n > 0) kernelsFor(backend)!.gelu_fwd(offsetOf(backend, x), offsetOf(backend, out), n);
+  return out;
+}
+
+function geluGradKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo {
+  const { x, dy } = args.inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
+  const backend = args.backend as WasmBackendLike;
+  checkFloat(GELU_GRAD, x, dy);
+  if (x.shape.join() !== dy.shape.join()) throw new Error(`${GELU_GRAD}: x [${x.shape}] and dy [${dy.shape}] differ.`);
+  const out = backend.makeOutput([...x.shape], 'float32');
+  const n = sizeOf(x.shape);
+  if (n > 0) kernelsFor(backend)!.gelu_bwd(offsetOf(backend, x), offsetOf(backend, dy), offsetOf(backend, out), n);
+  return out;
 }
 
 /** Product of an operand's batch axes (all but the last two). */
@@ -69,7 +112,7 @@ function batchMatMul(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; at
   const sameOuter =
     a.shape.length === b.shape.length && a.shape.slice(0, -2).every((d, i) => d === b.shape[i]);
   const broadcastOne = (batchA === 1 && a.shape.length === 2) || (batchB === 1 && b.shape.length === 2);
-  const fn = a.dtype === 'float32' && b.dtype === 'float32' && !plain2d && (sameOuter || broadcastOne) ? bmmFor(backend) : undefined;
+  const fn = a.dtype === 'float32' && b.dtype === 'float32' && !plain2d && (sameOuter || broadcastOne) ? kernelsFor(backend) : undefined;
   if (!fn) return (original!.kernelFunc as (x: typeof args) => tf.TensorInfo)(args);
 
   const ra = a.shape.length;
@@ -85,10 +128,10 @@ function batchMatMul(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; at
   const batch = Math.max(batchA, batchB);
   const out = backend.makeOutput([...outer, m, n], 'float32'); // may grow memory: offsets are read after
   if (batch * m * n === 0) return out;
-  const off = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset;
+  const off = (t: tf.TensorInfo) => offsetOf(backend, t);
   const scratch = transposeB ? backend.wasm._malloc(k * n * 4) : 0;
   try {
-    fn(off(a), off(b), off(out), scratch, batch, m, k, n, transposeA ? 1 : 0, transposeB ? 1 : 0,
+    fn.bmm(off(a), off(b), off(out), scratch, batch, m, k, n, transposeA ? 1 : 0, transposeB ? 1 : 0,
       batchA === 1 ? 0 : m * k, batchB === 1 ? 0 : k * n);
   } finally {
     if (scratch) backend.wasm._free(scratch);
@@ -101,11 +144,24 @@ function batchMatMul(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; at
  * has started; `useBackend('wasm')` does. Returns whether they run.
  */
 export async function installWasmKernels(): Promise<boolean> {
-  compiled ??= WebAssembly.compile(decodeBase64(WASM_BASE64) as BufferSource);
-  module = await compiled;
   const backend = tf.findBackend('wasm') as unknown as WasmBackendLike | null;
-  if (!backend || !bmmFor(backend)) {
-    status = { active: false, reason: backend ? "tfjs's wasm memory is shared (threaded build)" : 'the wasm backend has not started' };
+  const memory = backend ? memoryOf(backend) : undefined;
+  if (!backend || !memory) {
+    status = {
+      active: false,
+      reason: !backend
+        ? 'the wasm backend has not started'
+        : "tfjs's threaded wasm build keeps its memory private (crossOriginIsolated page): tfjs's own kernels run",
+    };
+    return false;
+  }
+  try {
+    compiled ??= WebAssembly.compile(decodeBase64(WASM_BASE64) as BufferSource);
+    module = await compiled;
+    kernelsFor(backend);
+  } catch (e) {
+    // tfjs's own kernel keeps working; say why ours does not run.
+    status = { active: false, reason: `bmm.wasm did not link: ${(e as Error).message}` };
     return false;
   }
   if (!original) {
@@ -114,15 +170,19 @@ export async function installWasmKernels(): Promise<boolean> {
     original = { ...current };
     tf.unregisterKernel(KERNEL, 'wasm');
     tf.registerKernel({ ...original, kernelFunc: batchMatMul as tf.KernelFunc });
+    tf.registerKernel({ kernelName: GELU, backendName: 'wasm', kernelFunc: geluKernel as tf.KernelFunc });
+    tf.registerKernel({ kernelName: GELU_GRAD, backendName: 'wasm', kernelFunc: geluGradKernel as tf.KernelFunc });
   }
-  status = { active: true, reason: 'bmm.wasm' };
+  status = { active: true, reason: 'kernels.wasm' };
   return true;
 }
 
-/** Puts tfjs's own BatchMatMul back (benchmarks compare both). */
+/** Puts tfjs's own BatchMatMul back and removes the GELU kernels (benchmarks compare both). */
 export function uninstallWasmKernels(): void {
   if (!original) return;
   tf.unregisterKernel(KERNEL, 'wasm');
+  tf.unregisterKernel(GELU, 'wasm');
+  tf.unregisterKernel(GELU_GRAD, 'wasm');
   tf.registerKernel(original);
   original = undefined;
   status = { active: false, reason: 'uninstalled' };
@@ -131,4 +191,9 @@ export function uninstallWasmKernels(): void {
 /** Whether msn-web's wasm kernels run, and why not if they do not. */
 export function wasmKernelStatus(): { active: boolean; reason: string } {
   return { ...status };
+}
+
+/** Whether the fused GELU kernels run for the current backend (layers.ts asks before each call). */
+export function fusedGeluActive(): boolean {
+  return status.active && tf.getBackend() === 'wasm';
 }

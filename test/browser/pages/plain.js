@@ -17,7 +17,7 @@ try {
   const features = await msn.embed(image.data, { count: 1, width: 28, height: 28, channels: 4 });
   const caps = await msn.capabilities();
   result = {
-    ok: true, backend: caps.backend, host: caps.host, backends: caps.backends, wasm: caps.wasm ?? null,
+    ok: true, backend: caps.backend, host: caps.host, backends: caps.backends, wasm: caps.wasm ?? null, wasmKernels: caps.wasmKernels ?? null,
     crossOriginIsolated: caps.crossOriginIsolated, dim: features.length, finite: features.every(Number.isFinite),
     transferred: image.data.length === 0,
   };
