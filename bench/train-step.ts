@@ -5,7 +5,7 @@
  * One MSN iteration = target forward + anchor forward/backward (1 masked
  * random view + F focal views) + AdamW + EMA, batch B, with the one
  * asynchronous read per step that the pretrainer does (trainStepAsync).
- *   npm run bench -- [--batch 32] [--steps 5] [--presets micro-p4-28] [--backends wasm,cpu,webgpu] [--json]
+ *   npm run bench:backends -- [--batch 32] [--steps 5] [--presets micro-p4-28] [--backends wasm,cpu,webgpu] [--json]
  * Speeds are reported with the first backend's time per step as the baseline.
  */
 import * as tf from '@tensorflow/tfjs-core';
