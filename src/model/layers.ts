@@ -3,7 +3,7 @@
  * and gradients on the cpu, wasm and webgpu backends of TF.js 4.22.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { GELU, GELU_GRAD, fusedGeluActive } from '../kernels/wasm/kernels.js';
+import { GELU, GELU_GRAD, LAYER_NORM, LAYER_NORM_GRAD, fusedKernelsActive } from '../kernels/wasm/kernels.js';
 import { BATCH_NORM_EPS, BATCH_NORM_MOMENTUM } from './config.js';
 
 /**
@@ -33,8 +33,35 @@ export function linear(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
   return tf.add(matMul2d(x, w), b);
 }
 
+/**
+ * LayerNorm in one kernel each way on wasm (src/kernels/wasm), over x [rows, d].
+ * The forward saves each row's mean and 1 / sqrt(var + eps) for the backward.
+ */
+const fusedLayerNorms = new Map<number, (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor>();
+function fusedLayerNorm(eps: number): (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor {
+  let f = fusedLayerNorms.get(eps);
+  if (!f) {
+    f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+      const [x, g, b] = args as tf.Tensor[];
+      const [y, mean, rstd] = tf.engine().runKernel(LAYER_NORM, { x, g, b }, { eps }) as tf.Tensor[];
+      (args[3] as tf.GradSaveFunc)([x, g, mean, rstd]);
+      return {
+        value: y,
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+          tf.engine().runKernel(LAYER_NORM_GRAD, { x: saved[0], g: saved[1], mean: saved[2], rstd: saved[3], dy }) as tf.Tensor[],
+      };
+    }) as (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+    fusedLayerNorms.set(eps, f);
+  }
+  return f;
+}
+
 /** LayerNorm over the last axis with the biased variance, like torch.nn.LayerNorm. */
 export function layerNorm<T extends tf.Tensor>(x: T, g: tf.Tensor, b: tf.Tensor, eps: number): T {
+  const d = x.shape[x.shape.length - 1];
+  if (x.dtype === 'float32' && fusedKernelsActive() && g.shape.length === 1 && b.shape.length === 1) {
+    return tf.reshape(fusedLayerNorm(eps)(tf.reshape(x, [-1, d]), g, b), x.shape) as T; // [rows, d] and back
+  }
   const { mean, variance } = tf.moments(x, -1, true);
   return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), g), b) as T;
 }
@@ -54,7 +81,7 @@ const fusedGelu = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
 
 /** Exact GELU, 0.5 x (1 + erf(x / sqrt 2)) (torch.nn.GELU's default, not the tanh form). */
 export function gelu<T extends tf.Tensor>(x: T): T {
-  if (x.dtype === 'float32' && fusedGeluActive()) return fusedGelu(x) as T;
+  if (x.dtype === 'float32' && fusedKernelsActive()) return fusedGelu(x) as T;
   return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)) as T;
 }
 

@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../../src/runtime/backend.js';
 import { gelu } from '../../src/model/layers.js';
 import '../../src/train/gradients.js';
-import { fusedGeluActive, installWasmKernels, uninstallWasmKernels } from '../../src/kernels/wasm/kernels.js';
+import { fusedKernelsActive, installWasmKernels, uninstallWasmKernels } from '../../src/kernels/wasm/kernels.js';
 import { Rng } from '../../src/util/rng.js';
 
 /** x values: a normal spread, the erf polynomial's whole range, and an odd count (tail of 3). */
@@ -50,17 +50,17 @@ describe('fused GELU kernels (wasm)', () => {
     const x = inputs();
     const rng = new Rng(3);
     const dy = Float32Array.from(x, () => rng.normal());
-    expect(fusedGeluActive()).toBe(true);
+    expect(fusedKernelsActive()).toBe(true);
     const before = tf.memory().numTensors;
     const fused = valueAndGrad(x, dy);
     expect(tf.memory().numTensors).toBe(before);
     uninstallWasmKernels();
-    expect(fusedGeluActive()).toBe(false);
+    expect(fusedKernelsActive()).toBe(false);
     const composed = valueAndGrad(x, dy);
     await useBackend('cpu');
     const cpu = valueAndGrad(x, dy);
     await useBackend('wasm'); // installs the kernels again
-    expect(fusedGeluActive()).toBe(true);
+    expect(fusedKernelsActive()).toBe(true);
     for (const ref of [composed, cpu]) {
       for (let i = 0; i < x.length; i++) {
         const w = 1 + Math.abs(x[i]);

@@ -6,8 +6,9 @@
  *   transposed products in kernels.c's SIMD loop, and leaves plain 2-D
  *   products (XNNPACK, faster) and anything unusual (int dtypes, multi-axis
  *   broadcasting) to tfjs's own kernel;
- * - adds the kernels MsnGelu and MsnGeluGrad (layers.ts's gelu uses them on
- *   the wasm backend while they are installed).
+ * - adds the kernels MsnGelu, MsnGeluGrad, MsnLayerNorm and MsnLayerNormGrad
+ *   (layers.ts's gelu and layerNorm use them on the wasm backend while they
+ *   are installed).
  * The module works in place in tfjs's memory: inputs are read and the output
  * written where tfjs keeps them.
  *
@@ -26,10 +27,16 @@ interface KernelExports {
   ): void;
   gelu_fwd(x: number, y: number, n: number): void;
   gelu_bwd(x: number, dy: number, dx: number, n: number): void;
+  layer_norm_fwd(x: number, g: number, b: number, y: number, mean: number, rstd: number, rows: number, d: number, eps: number): void;
+  layer_norm_bwd(
+    x: number, g: number, mean: number, rstd: number, dy: number, dx: number, dg: number, db: number, rows: number, d: number,
+  ): void;
 }
 
 export const GELU = 'MsnGelu';
 export const GELU_GRAD = 'MsnGeluGrad';
+export const LAYER_NORM = 'MsnLayerNorm';
+export const LAYER_NORM_GRAD = 'MsnLayerNormGrad';
 
 /** The parts of tfjs's BackendWasm this file uses. */
 interface WasmBackendLike {
@@ -102,6 +109,46 @@ function flatBatch(shape: number[]): number {
   return n;
 }
 
+/** Checks a [rows, d] x with [d] g (and b) and returns rows and d. */
+function layerNormShapes(kernel: string, x: tf.TensorInfo, ...vecs: tf.TensorInfo[]): [number, number] {
+  checkFloat(kernel, x, ...vecs);
+  const d = x.shape[x.shape.length - 1];
+  if (x.shape.length !== 2) throw new Error(`${kernel} takes x [rows, d], got [${x.shape}].`);
+  for (const v of vecs) if (v.shape.length !== 1 || v.shape[0] !== d) throw new Error(`${kernel}: [${v.shape}] does not match d = ${d}.`);
+  return [x.shape[0], d];
+}
+
+/** y, mean [rows], rstd [rows] = LayerNorm(x [rows, d]; g, b [d]) over the last axis. */
+function layerNormKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo[] {
+  const { x, g, b } = args.inputs as { x: tf.TensorInfo; g: tf.TensorInfo; b: tf.TensorInfo };
+  const eps = (args.attrs as { eps: number }).eps;
+  const backend = args.backend as WasmBackendLike;
+  const [rows, d] = layerNormShapes(LAYER_NORM, x, g, b);
+  const y = backend.makeOutput([rows, d], 'float32');
+  const mean = backend.makeOutput([rows], 'float32');
+  const rstd = backend.makeOutput([rows], 'float32');
+  const off = (t: tf.TensorInfo) => offsetOf(backend, t);
+  if (rows * d > 0) kernelsFor(backend)!.layer_norm_fwd(off(x), off(g), off(b), off(y), off(mean), off(rstd), rows, d, eps);
+  return [y, mean, rstd];
+}
+
+/** dx [rows, d], dg [d], db [d] of LayerNorm, from what the forward saved. */
+function layerNormGradKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo[] {
+  const { x, g, mean, rstd, dy } = args.inputs as Record<'x' | 'g' | 'mean' | 'rstd' | 'dy', tf.TensorInfo>;
+  const backend = args.backend as WasmBackendLike;
+  const [rows, d] = layerNormShapes(LAYER_NORM_GRAD, x, g);
+  checkFloat(LAYER_NORM_GRAD, mean, rstd, dy);
+  if (dy.shape.join() !== x.shape.join() || mean.shape.join() !== `${rows}` || rstd.shape.join() !== `${rows}`) {
+    throw new Error(`${LAYER_NORM_GRAD}: dy [${dy.shape}], mean [${mean.shape}], rstd [${rstd.shape}] do not match x [${x.shape}].`);
+  }
+  const dx = backend.makeOutput([rows, d], 'float32');
+  const dg = backend.makeOutput([d], 'float32');
+  const db = backend.makeOutput([d], 'float32');
+  const off = (t: tf.TensorInfo) => offsetOf(backend, t);
+  if (d > 0) kernelsFor(backend)!.layer_norm_bwd(off(x), off(g), off(mean), off(rstd), off(dy), off(dx), off(dg), off(db), rows, d);
+  return [dx, dg, db];
+}
+
 function batchMatMul(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
   const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
   const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
@@ -172,6 +219,8 @@ export async function installWasmKernels(): Promise<boolean> {
     tf.registerKernel({ ...original, kernelFunc: batchMatMul as tf.KernelFunc });
     tf.registerKernel({ kernelName: GELU, backendName: 'wasm', kernelFunc: geluKernel as tf.KernelFunc });
     tf.registerKernel({ kernelName: GELU_GRAD, backendName: 'wasm', kernelFunc: geluGradKernel as tf.KernelFunc });
+    tf.registerKernel({ kernelName: LAYER_NORM, backendName: 'wasm', kernelFunc: layerNormKernel as unknown as tf.KernelFunc });
+    tf.registerKernel({ kernelName: LAYER_NORM_GRAD, backendName: 'wasm', kernelFunc: layerNormGradKernel as unknown as tf.KernelFunc });
   }
   status = { active: true, reason: 'kernels.wasm' };
   return true;
@@ -183,6 +232,8 @@ export function uninstallWasmKernels(): void {
   tf.unregisterKernel(KERNEL, 'wasm');
   tf.unregisterKernel(GELU, 'wasm');
   tf.unregisterKernel(GELU_GRAD, 'wasm');
+  tf.unregisterKernel(LAYER_NORM, 'wasm');
+  tf.unregisterKernel(LAYER_NORM_GRAD, 'wasm');
   tf.registerKernel(original);
   original = undefined;
   status = { active: false, reason: 'uninstalled' };
@@ -193,7 +244,7 @@ export function wasmKernelStatus(): { active: boolean; reason: string } {
   return { ...status };
 }
 
-/** Whether the fused GELU kernels run for the current backend (layers.ts asks before each call). */
-export function fusedGeluActive(): boolean {
+/** Whether the fused GELU and LayerNorm kernels run for the current backend (layers.ts asks before each call). */
+export function fusedKernelsActive(): boolean {
   return status.active && tf.getBackend() === 'wasm';
 }
