@@ -8,13 +8,14 @@
  * - embed: images/s of VisionTransformer.encode on wasm against
  *   onnxruntime-web (wasm, same thread count) running the same weights through
  *   msn-web's ONNX export, for a random ViT-Tiny/16 at 224 px and the shipped
- *   model, batch 1 and 32, in alternating rounds; also msn-web with tfjs's own
- *   BatchMatMul (msn-web's kernels uninstalled) as the before-figure.
+ *   model, batch 1 and 32, in alternating rounds; also msn-web with its own
+ *   kernels uninstalled (tfjs's kernels only) as the before-figure.
  * - train: one MSN step (trainStepAsync) at batch 64 for micro-p4-28 (its
  *   default views) and the shipped recipe, with and without msn-web's kernels,
  *   as images/s and achieved GFLOP/s against the plain-matMul ceiling.
+ * profiles: kernel time of one train step by kernel name (tf.profile).
  * Memory: tf.profile's peak bytes per configuration, numTensors before/after,
- * the wasm heap and the process RSS. `--json` prints { embed, train, ceilings, memory }.
+ * the wasm heap and the process RSS. `--json` prints { ceilings, embed, train, profiles, memory }.
  */
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
@@ -133,7 +134,7 @@ async function embedBench(name: string, cfg: VitConfig, weights: ReturnType<type
     const flops = trunkFlops(cfg, (s / cfg.patchSize) ** 2, (s / cfg.patchSize) ** 2 + 1);
     embed.push({
       model: name, batch, 'msn-web img/s': r2(m), 'onnxruntime-web img/s': r2(o), 'ratio msn/ort': r2(m / o),
-      'msn-web, tfjs BatchMatMul img/s': r2(median(res.tfjs)), 'msn GFLOP/s': r2((m * flops) / 1e9),
+      'msn-web before (tfjs kernels) img/s': r2(median(res.tfjs)), 'msn GFLOP/s': r2((m * flops) / 1e9),
       rounds: res.msn.map((v, i) => `${r2(v)}/${r2(res.ort[i])}`).join(' '),
     });
     log(`embed ${JSON.stringify(embed[embed.length - 1])}`);
@@ -152,6 +153,25 @@ if (only !== 'train') {
 
 // ---- training ---------------------------------------------------------------
 const train: Record<string, unknown>[] = [];
+const profiles: { setup: string; kernels: number; top: { kernel: string; share: string; ms: number; calls: number }[] }[] = [];
+
+/**
+ * Kernel time by kernel name, as shares of the total. 'unnamed scope' entries
+ * (custom gradients) contain kernels that are listed themselves: left out.
+ */
+function topKernels(prof: Awaited<ReturnType<typeof tf.profile>>, n = 12) {
+  const by = new Map<string, { ms: number; calls: number }>();
+  for (const k of prof.kernels) {
+    if (k.name === 'unnamed scope') continue;
+    const e = by.get(k.name) ?? { ms: 0, calls: 0 };
+    e.ms += k.kernelTimeMs as number;
+    e.calls++;
+    by.set(k.name, e);
+  }
+  const total = [...by.values()].reduce((a, e) => a + e.ms, 0);
+  return [...by].sort((a, b) => b[1].ms - a[1].ms).slice(0, n)
+    .map(([kernel, e]) => ({ kernel, share: `${Math.round((100 * e.ms) / total)}%`, ms: r2(e.ms), calls: e.calls }));
+}
 async function trainBench(name: string, cfg: VitConfig, views: ViewConfig, batch: number): Promise<void> {
   const rng = new Rng(1);
   const images = tf.randomUniform([batch, cfg.imgSize, cfg.imgSize, 3], 0, 1, 'float32', 3) as tf.Tensor4D;
@@ -169,9 +189,10 @@ async function trainBench(name: string, cfg: VitConfig, views: ViewConfig, batch
     if (kernels) {
       const prof = await tf.profile(async () => void (await trainStepAsync(state, b, hyper, sched)));
       memory.push({ what: `train ${name} batch ${batch}`, peakBytes: prof.peakBytes, kernels: prof.kernels.length });
+      profiles.push({ setup: name, kernels: prof.kernels.length, top: topKernels(prof) });
       Object.assign(row, { 'ms/step': Math.round(s * 1000), 'img/s': r2(batch / s), GFLOPs: r2(flops / s / 1e9), kernels: prof.kernels.length });
     } else {
-      Object.assign(row, { 'ms/step, tfjs BatchMatMul': Math.round(s * 1000), speedup: r2((row['ms/step'] as number) ? (s * 1000) / (row['ms/step'] as number) : 0) });
+      Object.assign(row, { 'ms/step before (tfjs kernels)': Math.round(s * 1000), speedup: r2((s * 1000) / (row['ms/step'] as number)) });
     }
     disposeTrainState(state);
   }
@@ -199,11 +220,15 @@ memory.push({
 });
 const date = new Date().toISOString();
 if (json) {
-  console.log(JSON.stringify({ date, threads, ceilings, embed, train, memory }));
+  console.log(JSON.stringify({ date, threads, ceilings, embed, train, profiles, memory }));
 } else {
   console.log(`msn-web bench, ${date}, ${threads} thread(s)`);
   console.table(ceilings);
   if (embed.length) console.table(embed);
   if (train.length) console.table(train);
+  for (const p of profiles) {
+    console.log(`kernel time of one step, ${p.setup} (${p.kernels} kernels):`);
+    console.table(p.top);
+  }
   console.table(memory);
 }

@@ -121,8 +121,11 @@ describe('wasm BatchMatMul kernel (bmm.wasm)', () => {
     const w = tf.tensor(randomArray(rng, 7 * 6), [7, 6]);
     const x = tf.tensor(randomArray(rng, 5 * 7), [5, 7]);
     const ours = [tf.matMul(a, b), tf.matMul(x, w), tf.matMul(a, w)];
+    // The float64 checks above ran msn-web's kernel: installing replaced tfjs's, and uninstalling puts it back.
+    const installed = tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc;
     uninstallWasmKernels();
     expect(wasmKernelStatus().active).toBe(false);
+    expect(tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc).not.toBe(installed);
     const theirs = [tf.matMul(a, b), tf.matMul(x, w), tf.matMul(a, w)];
     for (let i = 0; i < 3; i++) {
       expect(ours[i].shape).toEqual(theirs[i].shape);

@@ -52,7 +52,12 @@ describe('fused GELU kernels (wasm)', () => {
     const dy = Float32Array.from(x, () => rng.normal());
     expect(fusedKernelsActive()).toBe(true);
     const before = tf.memory().numTensors;
-    const fused = valueAndGrad(x, dy);
+    let fused = valueAndGrad(x, dy);
+    // The fused kernels themselves ran, forward and backward (not the composed fallback).
+    const names = (await tf.profile(() => void (fused = valueAndGrad(x, dy)))).kernels.map((k) => k.name);
+    expect(names).toContain('MsnGelu');
+    expect(names).toContain('MsnGeluGrad');
+    expect(names).not.toContain('Erf');
     expect(tf.memory().numTensors).toBe(before);
     uninstallWasmKernels();
     expect(fusedKernelsActive()).toBe(false);

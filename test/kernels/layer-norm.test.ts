@@ -70,7 +70,12 @@ describe('fused LayerNorm kernels (wasm)', () => {
   it('match the composed ops (values, dx, dg, db) on wasm and against the cpu backend', async () => {
     expect(fusedKernelsActive()).toBe(true);
     const before = tf.memory().numTensors;
-    const fused = cases.map(run);
+    let fused = cases.map(run);
+    // The fused kernels themselves ran, forward and backward (not the composed fallback).
+    const names = (await tf.profile(() => void (fused = cases.map(run)))).kernels.map((k) => k.name);
+    expect(names).toContain('MsnLayerNorm');
+    expect(names).toContain('MsnLayerNormGrad');
+    expect(names).not.toContain('Rsqrt');
     expect(tf.memory().numTensors).toBe(before);
     uninstallWasmKernels();
     const composed = cases.map(run);
