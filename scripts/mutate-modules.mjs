@@ -46,6 +46,7 @@ export const MODULES = {
       'test/parity/train-*.test.ts',
       'test/train/**/*.test.ts',
       'test/unit/schedules.test.ts',
+      'test/unit/mutation-train.test.ts',
       'test/unit/core-errors.test.ts',
       'test/unit/core-memory.test.ts',
       'test/unit/async-reads.test.ts',

@@ -62,6 +62,11 @@ function checkOptions(o: MsnLossOptions): void {
   if (!Number.isInteger(o.sinkhornIters) || o.sinkhornIters < 0) {
     throw new MsnConfigError(`sinkhornIters must be an integer >= 0, got ${o.sinkhornIters}.`);
   }
+  // A NaN or infinite weight makes every loss non-finite, so every step would be
+  // skipped and the run would end in MsnNumericalError, far from the cause.
+  if (!Number.isFinite(o.memaxWeight) || !Number.isFinite(o.entWeight)) {
+    throw new MsnConfigError(`memaxWeight and entWeight must be finite numbers (official 1 and 0), got ${o.memaxWeight}, ${o.entWeight}.`);
+  }
 }
 
 /**
@@ -137,7 +142,8 @@ export function msnLossTerms(
   checkOptions(opts);
   const [rows, d] = anchorZ.shape;
   const [b, k] = targets.shape;
-  if (anchorZ.rank !== 2 || d !== prototypes.shape[1] || k !== prototypes.shape[0] || rows % b !== 0) {
+  const ranks = anchorZ.rank === 2 && prototypes.rank === 2 && targets.rank === 2;
+  if (!ranks || d !== prototypes.shape[1] || k !== prototypes.shape[0] || rows % b !== 0) {
     throw new MsnShapeError(
       `msnLossTerms: expected anchors [M*B, d], prototypes [K, d], targets [B, K]; got [${anchorZ.shape}], [${prototypes.shape}], [${targets.shape}].`,
     );

@@ -5,6 +5,7 @@
  * each step by the schedules.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { MsnShapeError } from '../errors.js';
 
 export interface AdamWOptions {
   beta1: number;
@@ -80,15 +81,32 @@ export class AdamW {
     return { step: this.stepCount, moments };
   }
 
+  /**
+   * Restores a state from getState(). Everything is checked before anything is
+   * assigned, so a state that does not fit leaves the optimizer as it was.
+   */
   setState(state: AdamWState): void {
+    if (!Number.isInteger(state.step) || state.step < 0) {
+      throw new MsnShapeError(`optimizer state: step must be an integer >= 0, got ${state.step}.`);
+    }
     for (const [name, s] of this.slots) {
       const src = state.moments[name];
-      if (!src) throw new Error(`optimizer state has no moments for '${name}'`);
-      tf.tidy(() => {
+      const size = s.variable.size;
+      for (const key of ['m', 'v'] as const) {
+        if (src?.[key]?.length !== size) {
+          throw new MsnShapeError(
+            `optimizer state: moment '${key}' of '${name}' must hold ${size} values, got ${src?.[key]?.length ?? 'none'}; the state was saved for a different model.`,
+          );
+        }
+      }
+    }
+    tf.tidy(() => {
+      for (const [name, s] of this.slots) {
+        const src = state.moments[name];
         s.m.assign(tf.tensor(src.m, s.m.shape, 'float32'));
         s.v.assign(tf.tensor(src.v, s.v.shape, 'float32'));
-      });
-    }
+      }
+    });
     this.stepCount = state.step;
   }
 
