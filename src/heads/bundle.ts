@@ -26,6 +26,7 @@ import type { Head, HeadKind } from './common.js';
 import { CentroidHead } from './centroid.js';
 import { KnnHead } from './knn.js';
 import { LinearHead } from './linear.js';
+import { PrototypeLabelHead } from './prototype-label.js';
 import { type PreprocessSpec, parsePreprocessSpec } from './preprocess.js';
 import { crc32 } from '../util/crc32.js';
 
@@ -54,9 +55,9 @@ export interface HeadBundle {
   encoderFingerprint: string;
   /** Default rejection: threshold 0 never rejects. */
   unknown: { threshold: number; label: string };
-  /** Kind-specific hyper-parameters (linear: l2; centroid: temperature; knn: k, vote, temperature). */
+  /** Kind-specific hyper-parameters (linear: l2; centroid: temperature; knn: k, vote, temperature; prototype-label: temperature). */
   params: Record<string, number | string>;
-  /** Kind-specific float32 arrays (linear: weights; centroid: centroids; knn: bank, bankLabels). */
+  /** Kind-specific float32 arrays (linear: weights; centroid: centroids; knn: bank, bankLabels; prototype-label: labelMap). */
   arrays: Record<string, BundleArray>;
   /** Solver report of a linear head; informational. */
   fit?: Record<string, number | boolean>;
@@ -85,6 +86,7 @@ const KIND_ARRAYS: Readonly<Record<HeadKind, readonly string[]>> = {
   linear: ['weights'],
   centroid: ['centroids'],
   knn: ['bank', 'bankLabels'],
+  'prototype-label': ['labelMap'],
 };
 const EXAMPLES_ARRAY = 'exampleFeatures';
 
@@ -98,7 +100,7 @@ export interface LoadHeadOptions {
 
 const MAGIC = 'MSNHEAD1';
 const PREAMBLE = 16;
-const KINDS: readonly HeadKind[] = ['linear', 'centroid', 'knn'];
+const KINDS: readonly HeadKind[] = ['linear', 'centroid', 'knn', 'prototype-label'];
 
 function fail(message: string): never {
   throw new MsnFormatError(`Invalid head bundle: ${message}`);
@@ -231,8 +233,8 @@ export function saveHead(head: Head): HeadBundle {
   return head.toBundle();
 }
 
-/** Linear, centroid or kNN head, as `loadHead` returns it. */
-export type AnyHead = LinearHead | CentroidHead | KnnHead;
+/** Linear, centroid, kNN or prototype-label head, as `loadHead` returns it. */
+export type AnyHead = LinearHead | CentroidHead | KnnHead | PrototypeLabelHead;
 
 /**
  * Rebuilds a head from a bundle object, its JSON text, or `bundleToBytes`
@@ -249,6 +251,8 @@ export function loadHead(source: HeadBundle | Uint8Array | string, options: Load
       return CentroidHead.fromBundle(bundle);
     case 'knn':
       return KnnHead.fromBundle(bundle);
+    case 'prototype-label':
+      return PrototypeLabelHead.fromBundle(bundle);
   }
 }
 

@@ -1,6 +1,8 @@
 /**
  * Few-shot classifier: a small stateful wrapper around the heads for apps
  * that collect labelled examples interactively ("add 5 photos of a mug").
+ * With head 'prototype-label' the examples are prototype assignments
+ * (assignPrototypes' `full` rows), not features.
  * It keeps the raw features per label, refits the chosen head when asked (or
  * lazily before predicting after a change), and exports/imports bundles.
  * Everything is plain typed arrays, so `dispose()` only drops references; it
@@ -27,6 +29,7 @@ import {
 } from './common.js';
 import { type KnnHeadOptions, fitKnnHead } from './knn.js';
 import { type LinearHeadOptions, fitLinearHead } from './linear.js';
+import { type PrototypeLabelHeadOptions, fitPrototypeLabelHead } from './prototype-label.js';
 
 interface CommonOptions {
   /** Fingerprint of the encoder whose features you add; stored in exports. */
@@ -39,6 +42,7 @@ export type FewShotClassifierOptions = CommonOptions &
     | ({ head: 'linear' } & Omit<LinearHeadOptions, 'encoderFingerprint'>)
     | ({ head: 'centroid' } & Omit<CentroidHeadOptions, 'encoderFingerprint'>)
     | ({ head: 'knn' } & Omit<KnnHeadOptions, 'encoderFingerprint'>)
+    | ({ head: 'prototype-label' } & Omit<PrototypeLabelHeadOptions, 'encoderFingerprint'>)
   );
 
 export interface ExportOptions {
@@ -61,8 +65,8 @@ export class FewShotClassifier {
   private disposed = false;
 
   constructor(options: FewShotClassifierOptions) {
-    if (!options || !['linear', 'centroid', 'knn'].includes(options.head)) {
-      throw new MsnConfigError(`head must be 'linear', 'centroid' or 'knn', got ${JSON.stringify(options?.head)}.`);
+    if (!options || !['linear', 'centroid', 'knn', 'prototype-label'].includes(options.head)) {
+      throw new MsnConfigError(`head must be 'linear', 'centroid', 'knn' or 'prototype-label', got ${JSON.stringify(options?.head)}.`);
     }
     checkFingerprint(options.fingerprint, 'fingerprint');
     checkUnknownOptions(options, []);
@@ -156,7 +160,9 @@ export class FewShotClassifier {
         ? fitLinearHead(rows, labels, headOptions as LinearHeadOptions)
         : head === 'centroid'
           ? fitCentroidHead(rows, labels, headOptions as CentroidHeadOptions)
-          : fitKnnHead(rows, labels, headOptions as KnnHeadOptions);
+          : head === 'knn'
+            ? fitKnnHead(rows, labels, headOptions as KnnHeadOptions)
+            : fitPrototypeLabelHead(rows, labels, headOptions as PrototypeLabelHeadOptions);
     this.stale = false;
     return this.current;
   }
@@ -206,7 +212,9 @@ export class FewShotClassifier {
         ? { ...common, head: 'linear', l2: head.l2 }
         : head.kind === 'centroid'
           ? { ...common, head: 'centroid', temperature: head.temperature }
-          : { ...common, head: 'knn', k: head.k, vote: head.vote, temperature: head.temperature },
+          : head.kind === 'knn'
+            ? { ...common, head: 'knn', k: head.k, vote: head.vote, temperature: head.temperature }
+            : { ...common, head: 'prototype-label', temperature: head.temperature },
     );
     classifier.current = head;
     classifier.featureDim = bundle.featureDim;

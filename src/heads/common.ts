@@ -19,7 +19,8 @@ export interface FeatureMatrix {
 /** Either a row-major matrix or one Float32Array per example. */
 export type FeatureInput = FeatureMatrix | readonly Float32Array[];
 
-export type HeadKind = 'linear' | 'centroid' | 'knn';
+/** 'prototype-label' heads take prototype probabilities instead of features (see prototype-label.ts). */
+export type HeadKind = 'linear' | 'centroid' | 'knn' | 'prototype-label';
 
 /** Rejection of low-confidence predictions. */
 export interface UnknownOptions {

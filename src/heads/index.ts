@@ -1,7 +1,8 @@
 /**
  * Label-efficient heads on frozen encoder features: linear (multinomial
  * logistic regression, the MSN low-shot protocol), centroid (cosine nearest
- * class mean) and kNN (cosine), plus versioned save/load and a stateful
+ * class mean), kNN (cosine) and prototype-label (MSN's prototype assignment
+ * with labelled prototypes), plus versioned save/load and a stateful
  * few-shot classifier. Pure TypeScript on Float32Array; no tfjs.
  */
 export type { FeatureInput, FeatureMatrix, Head, HeadKind, Prediction, UnknownOptions } from './common.js';
@@ -14,6 +15,13 @@ export type { CentroidHeadOptions } from './centroid.js';
 export { CentroidHead, DEFAULT_CENTROID_TEMPERATURE, fitCentroidHead } from './centroid.js';
 export type { KnnHeadOptions, KnnVote } from './knn.js';
 export { DEFAULT_KNN_K, DEFAULT_KNN_TEMPERATURE, KnnHead, fitKnnHead } from './knn.js';
+export type { NamedPrototypesOptions, PrototypeLabelHeadOptions } from './prototype-label.js';
+export {
+  DEFAULT_PROTOTYPE_TEMPERATURE,
+  PrototypeLabelHead,
+  fitPrototypeLabelHead,
+  prototypeLabelHeadFromNames,
+} from './prototype-label.js';
 export type { AnyHead, BundleArray, HeadBundle, LoadHeadOptions } from './bundle.js';
 export {
   HEAD_BUNDLE_FORMAT,
