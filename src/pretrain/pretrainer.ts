@@ -9,6 +9,7 @@
  * N + M steps on the same backend.
  */
 import { MsnAbortError, MsnNumericalError, MsnShapeError, MsnValueError } from '../errors.js';
+import { ReplicaGroup } from '../train/all-reduce.js';
 import { makeSchedules, Schedules } from '../train/schedules.js';
 import { createTrainState, disposeTrainState } from '../train/state.js';
 import { MsnTrainState, StepMetrics, TrainHyper, trainStepAsync } from '../train/step.js';
@@ -70,6 +71,18 @@ function mix(seed: number, a: number, b: number): number {
 
 const DATA_STREAM = 1;
 const VIEW_STREAM = 2;
+const RANK_STREAM = 3;
+
+/** The data order of epoch `epoch`: a permutation of the dataset's indices, a pure function of the seed. */
+export function epochPermutation(seed: number, epoch: number, count: number): Int32Array {
+  return new Rng(mix(seed, DATA_STREAM, epoch)).permutation(count);
+}
+
+/** The seed of iteration `iteration`'s augmentations on replica `rank` (0 also in a single-thread run). */
+export function viewSeed(seed: number, iteration: number, rank = 0): number {
+  const s = mix(seed, VIEW_STREAM, iteration);
+  return rank > 0 ? mix(s, RANK_STREAM, rank) : s;
+}
 
 export class Pretrainer {
   private cfg: PretrainConfig;
@@ -80,6 +93,8 @@ export class Pretrainer {
   iteration = 0;
   private permCache: { epoch: number; count: number; perm: Int32Array } | undefined;
   private disposed = false;
+  /** Set when this is one replica of a data-parallel run (see parallel-node.ts). */
+  private group: ReplicaGroup | undefined;
 
   private constructor(config: PretrainConfig, state: MsnTrainState) {
     this.cfg = config;
@@ -181,16 +196,34 @@ export class Pretrainer {
     return true;
   }
 
+  /**
+   * Makes this pretrainer replica `group.rank` of `group.size`: fit() then
+   * trains on its share of each batch (batchSize is the global batch) and
+   * reduces with the others at every step. Every replica must hold the same
+   * state and call fit() with the same arguments.
+   */
+  joinGroup(group: ReplicaGroup): void {
+    this.assertAlive();
+    const b = this.config.batchSize;
+    if (b % group.size !== 0 || b / group.size < 2) {
+      throw new MsnValueError(`batchSize ${b} cannot be split over ${group.size} workers: it must be a multiple of ${group.size} with at least 2 images each (BatchNorm).`);
+    }
+    this.group = group;
+  }
+
   /** Indices of the batch for an iteration: epoch permutations, last partial batch dropped. */
   private batchIndices(dataset: ImageDataset, iteration: number): { indices: Int32Array; epoch: number } {
     const b = this.config.batchSize;
     const perEpoch = Math.floor(dataset.count / b);
     const epoch = Math.floor(iteration / perEpoch);
     if (!this.permCache || this.permCache.epoch !== epoch || this.permCache.count !== dataset.count) {
-      this.permCache = { epoch, count: dataset.count, perm: new Rng(mix(this.config.seed, DATA_STREAM, epoch)).permutation(dataset.count) };
+      this.permCache = { epoch, count: dataset.count, perm: epochPermutation(this.config.seed, epoch, dataset.count) };
     }
     const pos = iteration % perEpoch;
-    return { indices: this.permCache.perm.subarray(pos * b, (pos + 1) * b), epoch };
+    const global = this.permCache.perm.subarray(pos * b, (pos + 1) * b);
+    if (!this.group) return { indices: global, epoch };
+    const share = b / this.group.size; // replica r trains on images [r * share, (r + 1) * share) of the batch
+    return { indices: global.subarray(this.group.rank * share, (this.group.rank + 1) * share), epoch };
   }
 
   /**
@@ -217,6 +250,8 @@ export class Pretrainer {
       perEpoch = Math.floor(dataset.count / cfg.batchSize);
     } else if (opts.epochs !== undefined) {
       throw new MsnValueError('epochs needs a dataset with a known size; pass steps for a stream of batches.');
+    } else if (this.group) {
+      throw new MsnValueError('Data-parallel pretraining needs an in-memory dataset, not a stream of batches.');
     }
     const target = opts.epochs !== undefined ? opts.epochs * perEpoch : opts.steps ?? Math.max(0, this.planEnd - this.state.step);
     if (!Number.isInteger(target) || target < 0) throw new MsnValueError(`steps/epochs must give a whole number of steps >= 0, got ${target}.`);
@@ -236,17 +271,20 @@ export class Pretrainer {
     let skipped = 0;
     let bad = 0;
     let lastLoss = NaN;
+    const group = this.group;
     while (done < target) {
-      if (opts.signal?.aborted) throw new MsnAbortError(`Pretraining stopped at step ${this.state.step} (aborted); the state is consistent and can be saved.`);
+      // Replicas decide together, so none is left waiting in a reduction.
+      const stop = group ? group.agreeToStop(!!opts.signal?.aborted) : !!opts.signal?.aborted;
+      if (stop) throw new MsnAbortError(`Pretraining stopped at step ${this.state.step} (aborted); the state is consistent and can be saved.`);
       const next = await nextImages();
       if (!next) break; // the stream ended
       const { images, epoch } = next;
-      const rng = new Rng(mix(cfg.seed, VIEW_STREAM, this.iteration));
+      const rng = new Rng(viewSeed(cfg.seed, this.iteration, group?.rank ?? 0));
       const batch = makeViews(images, cfg.model, cfg.views, rng);
       images.dispose();
       let m: StepMetrics;
       try {
-        m = await trainStepAsync(this.state, batch, this.hyper, this.schedules);
+        m = await trainStepAsync(this.state, batch, this.hyper, this.schedules, group);
       } finally {
         disposeBatch(batch);
       }

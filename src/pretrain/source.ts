@@ -27,7 +27,7 @@ export interface ImageDataset {
 
 class PixelDataset implements ImageDataset {
   constructor(
-    private readonly pixels: Uint8Array | Float32Array, // [count, H, W, C]; uint8 0-255 or float 0-1
+    readonly pixels: Uint8Array | Float32Array, // [count, H, W, C]; uint8 0-255 or float 0-1
     readonly count: number,
     readonly height: number,
     readonly width: number,
@@ -76,6 +76,29 @@ export function datasetFromPixels(pixels: Uint8Array | Float32Array, count: numb
     }
   }
   return new PixelDataset(pixels, count, height, width, channels);
+}
+
+/** The stored pixels of an in-memory dataset, as plain data (for worker threads). */
+export interface PixelData {
+  /** [count, H, W, C]: uint8 0-255 or float32 0-1. */
+  pixels: Uint8Array | Float32Array;
+  count: number;
+  height: number;
+  width: number;
+  channels: number;
+}
+
+/**
+ * A copy of a dataset's pixels in a SharedArrayBuffer, which worker threads
+ * read without copying; undefined for datasets that are not in memory.
+ */
+export function sharedPixelData(ds: ImageDataset): PixelData | undefined {
+  if (!(ds instanceof PixelDataset)) return undefined;
+  const src = ds.pixels;
+  const shared = new SharedArrayBuffer(src.byteLength);
+  const pixels = src instanceof Uint8Array ? new Uint8Array(shared) : new Float32Array(shared);
+  pixels.set(src);
+  return { pixels, count: ds.count, height: ds.height, width: ds.width, channels: ds.channels };
 }
 
 /** ImageData-like objects (all the same size; RGBA drops alpha, gray stays 1 channel). */

@@ -15,6 +15,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { l2Normalize, prototypeLogits } from '../model/prototypes.js';
 import './gradients.js';
 import { MsnConfigError, MsnShapeError } from '../errors.js';
+import { AllReduce, allReduceMean, allReduceSum } from './all-reduce.js';
 
 export interface MsnLossOptions {
   /** Softmax temperature of the anchor predictions (official 0.1). */
@@ -43,17 +44,23 @@ export interface TargetDiagnostics {
 
 export { l2Normalize };
 
-/** Sinkhorn-Knopp balancing of targets [B, K]; rows of the result sum to 1. */
-export function sinkhorn(targets: tf.Tensor2D, iters: number): tf.Tensor2D {
+/**
+ * Sinkhorn-Knopp balancing of targets [B, K]; rows of the result sum to 1.
+ * With a replica group, the official `distributed_sinkhorn`: the total and
+ * the per-prototype sums run over every replica's samples, B counts them all.
+ */
+export function sinkhorn(targets: tf.Tensor2D, iters: number, group?: AllReduce): tf.Tensor2D {
   return tf.tidy(() => {
     const [b, k] = targets.shape;
+    const total = b * (group?.size ?? 1);
+    const global = <T extends tf.Tensor>(t: T): T => (group ? allReduceSum(t, group) : t);
     let q: tf.Tensor2D = tf.transpose(targets); // [K, B]
-    q = tf.div(q, tf.sum(q));
+    q = tf.div(q, global(tf.sum(q)));
     for (let i = 0; i < iters; i++) {
-      q = tf.div(tf.div(q, tf.sum(q, 1, true)), k); // each prototype gets mass 1/K
-      q = tf.div(tf.div(q, tf.sum(q, 0, true)), b); // each sample gets mass 1/B
+      q = tf.div(tf.div(q, global(tf.sum(q, 1, true))), k); // each prototype gets mass 1/K
+      q = tf.div(tf.div(q, tf.sum(q, 0, true)), total); // each sample gets mass 1/B
     }
-    return tf.transpose(tf.mul(q, b)) as tf.Tensor2D;
+    return tf.transpose(tf.mul(q, total)) as tf.Tensor2D;
   });
 }
 
@@ -77,6 +84,7 @@ export function msnTargets(
   targetZ: tf.Tensor2D,
   prototypes: tf.Tensor2D,
   opts: MsnLossOptions,
+  group?: AllReduce,
 ): { targets: tf.Tensor2D; unsharpened: tf.Tensor2D; sharpened: tf.Tensor2D } {
   checkOptions(opts);
   if (targetZ.rank !== 2 || prototypes.rank !== 2 || targetZ.shape[1] !== prototypes.shape[1]) {
@@ -89,7 +97,7 @@ export function msnTargets(
     const unsharpened = tf.softmax(logits);
     const powered = tf.pow(unsharpened, 1 / opts.sharpenT);
     const sharpened = tf.div(powered, tf.sum(powered, 1, true)) as tf.Tensor2D;
-    const targets = opts.sinkhornIters > 0 ? sinkhorn(sharpened, opts.sinkhornIters) : sharpened.clone();
+    const targets = opts.sinkhornIters > 0 ? sinkhorn(sharpened, opts.sinkhornIters, group) : sharpened.clone();
     return { targets, unsharpened, sharpened };
   });
 }
@@ -132,12 +140,14 @@ export interface LossTerms {
 /**
  * Steps 1, 3, 4: differentiable in anchorZ [M*B, d] (view-major: row m*B + i
  * is view m of image i) and the prototypes. `targets` [B, K] are constants.
+ * With a replica group, ME-MAX uses the mean probabilities of all replicas.
  */
 export function msnLossTerms(
   anchorZ: tf.Tensor2D,
   prototypes: tf.Tensor2D,
   targets: tf.Tensor2D,
   opts: MsnLossOptions,
+  group?: AllReduce,
 ): LossTerms {
   checkOptions(opts);
   const [rows, d] = anchorZ.shape;
@@ -155,7 +165,8 @@ export function msnLossTerms(
     const probs = tf.exp(logp) as tf.Tensor2D;
     const repeated = numViews === 1 ? targets : tf.concat(Array(numViews).fill(targets), 0); // [M*B, K] view-major
     const ce = tf.neg(tf.mean(tf.sum(tf.mul(repeated, logp), 1))) as tf.Scalar;
-    const avg = tf.mean(probs, 0); // over all M*B anchor rows
+    const localAvg = tf.mean(probs, 0); // over all M*B anchor rows
+    const avg = group ? allReduceMean(localAvg, group) : localAvg;
     const memax = tf.add(tf.sum(tf.mul(avg, tf.log(avg))), Math.log(k)) as tf.Scalar; // log K - H(avg)
     const entropy = tf.neg(tf.mean(tf.sum(tf.mul(probs, logp), 1))) as tf.Scalar;
     let total = tf.add(ce, tf.mul(memax, opts.memaxWeight)) as tf.Scalar;

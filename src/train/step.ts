@@ -18,6 +18,7 @@ import { MsnShapeError } from '../errors.js';
 import { isDecayed } from '../model/params.js';
 import { ViewGroup, VisionTransformer } from '../model/vit.js';
 import { MsnLossOptions, TargetDiagnostics, decodeDiagnostics, diagnosticsTensor, msnLossTerms, msnTargets } from './loss.js';
+import { AllReduce, averageTensors } from './all-reduce.js';
 import { AdamW, AdamWOptions, TORCH_ADAMW } from './optimizer.js';
 import { Schedules } from './schedules.js';
 
@@ -93,8 +94,13 @@ interface StepReadout {
   protoFinite: boolean;
 }
 
-/** Steps 1-3 and backward, with everything the step reports packed into `readout`. */
-function gradientTensors(state: MsnTrainState, batch: TrainBatch, hyper: TrainHyper, sharpenT: number): StepTensors {
+/**
+ * Steps 1-3 and backward, with everything the step reports packed into
+ * `readout`. With a replica group (data parallelism, see all-reduce.ts) the
+ * loss terms and gradients are averaged over the replicas before anything
+ * is read, so every replica takes the same decisions (skip, clip).
+ */
+function gradientTensors(state: MsnTrainState, batch: TrainBatch, hyper: TrainHyper, sharpenT: number, group?: AllReduce): StepTensors {
   const b = batch.target.shape[0];
   for (const g of batch.anchors) {
     if (g.images.shape[0] % b !== 0) {
@@ -108,18 +114,25 @@ function gradientTensors(state: MsnTrainState, batch: TrainBatch, hyper: TrainHy
   // Step 2 (before the tape): targets from the target encoder.
   const targets = tf.tidy(() => {
     const z = state.target.forward([{ images: batch.target }], { bnMode: 'train' });
-    const t = msnTargets(z, protos, lossOpts);
+    const t = msnTargets(z, protos, lossOpts, group);
     return t.targets;
   });
   const names = [...state.encoder.params.keys(), PROTOTYPES];
   const vars = [...state.encoder.params.values(), state.prototypes];
-  const scalars: tf.Scalar[] = [];
-  const { value, grads } = tf.variableGrads(() => {
+  let scalars: tf.Scalar[] = [];
+  let { value, grads } = tf.variableGrads(() => {
     const z = state.encoder.forward(batch.anchors, { bnMode: 'train' }); // [M*B, d] view-major
-    const t = msnLossTerms(z, protos, targets, lossOpts);
+    const t = msnLossTerms(z, protos, targets, lossOpts, group);
     scalars.push(tf.keep(t.ce), tf.keep(t.memax), tf.keep(t.entropy));
     return t.total;
   }, vars);
+  if (group) {
+    const local = [value, ...scalars, ...vars.map((v) => grads[v.name])];
+    const mean = averageTensors(local, group);
+    [value, ...scalars] = mean.slice(0, 4) as tf.Scalar[];
+    grads = {};
+    vars.forEach((v, i) => (grads[v.name] = mean[4 + i]));
+  }
   const byName = new Map<string, tf.Tensor>();
   names.forEach((n, i) => byName.set(n, grads[vars[i].name]));
   const readout = tf.tidy(() => {
@@ -217,8 +230,8 @@ export function emaUpdate(target: VisionTransformer, online: VisionTransformer, 
  * running stats of that forward pass are restored too. Reads its numbers back
  * with one dataSync(); use trainStepAsync on WebGPU.
  */
-export function trainStep(state: MsnTrainState, batch: TrainBatch, hyper: TrainHyper, schedules: Schedules): StepMetrics {
-  const pending = beginStep(state, batch, hyper, schedules);
+export function trainStep(state: MsnTrainState, batch: TrainBatch, hyper: TrainHyper, schedules: Schedules, group?: AllReduce): StepMetrics {
+  const pending = beginStep(state, batch, hyper, schedules, group);
   let values: Float32Array;
   try {
     values = pending.readout.dataSync() as Float32Array;
@@ -230,8 +243,8 @@ export function trainStep(state: MsnTrainState, batch: TrainBatch, hyper: TrainH
 }
 
 /** trainStep with one asynchronous read (every backend; no stall on WebGPU). Same results. */
-export async function trainStepAsync(state: MsnTrainState, batch: TrainBatch, hyper: TrainHyper, schedules: Schedules): Promise<StepMetrics> {
-  const pending = beginStep(state, batch, hyper, schedules);
+export async function trainStepAsync(state: MsnTrainState, batch: TrainBatch, hyper: TrainHyper, schedules: Schedules, group?: AllReduce): Promise<StepMetrics> {
+  const pending = beginStep(state, batch, hyper, schedules, group);
   let values: Float32Array;
   try {
     values = (await pending.readout.data()) as Float32Array;
@@ -250,13 +263,13 @@ interface PendingStep extends StepTensors {
   sched: { lr: number; weightDecay: number; momentum: number; sharpenT: number };
 }
 
-function beginStep(state: MsnTrainState, batch: TrainBatch, hyper: TrainHyper, schedules: Schedules): PendingStep {
+function beginStep(state: MsnTrainState, batch: TrainBatch, hyper: TrainHyper, schedules: Schedules, group?: AllReduce): PendingStep {
   const s = state.step + 1; // schedulers are stepped before the first update
   const sched = { lr: schedules.lr(s), weightDecay: schedules.weightDecay(s), momentum: schedules.momentum(state.step), sharpenT: schedules.sharpen(state.step) };
   const saved = snapshotBuffers(state);
   const tracked: [number, number] = [state.encoder.numBatchesTracked, state.target.numBatchesTracked];
   try {
-    return { ...gradientTensors(state, batch, hyper, sched.sharpenT), saved, tracked, sched };
+    return { ...gradientTensors(state, batch, hyper, sched.sharpenT, group), saved, tracked, sched };
   } catch (e) {
     restoreBuffers(state, saved);
     [state.encoder.numBatchesTracked, state.target.numBatchesTracked] = tracked;
