@@ -129,16 +129,32 @@ export interface PretrainSummary {
   seconds: number;
 }
 
+/**
+ * A head's input: images, or what the engine would compute from them. For
+ * 'prototype-label' heads `features` are prototype probabilities, K per image
+ * (assignPrototypes(..., { full: true }).full); for the others, embed() rows.
+ */
 export type FeatureOrPixels =
   | { features: Float32Array; count?: number }
   | PixelData;
 
-export type FitHeadInput = FeatureOrPixels & {
-  /** One label per example. */
-  labels: string[];
-  /** Default 'linear' (MSN's low-shot protocol). */
+export type FitHeadInput = (
+  | (FeatureOrPixels & {
+      /** One label per example. */
+      labels: string[];
+    })
+  | {
+      /** 'prototype-label' only, instead of labelled examples: prototype id -> label, e.g. `{ 3: 'seven', 12: 'one' }`. */
+      prototypeLabels: Record<number, string>;
+    }
+) & {
+  /**
+   * Default 'linear' (MSN's low-shot protocol). 'prototype-label' classifies by
+   * the prototype assignment: each prototype gets the majority label of the
+   * labelled images assigned to it (or the name you give it).
+   */
   kind?: HeadKind;
-  /** Linear: l2 strength; centroid/knn: temperature; knn: k. */
+  /** Linear: l2 strength; centroid/knn: temperature; prototype-label: the assignment temperature (default 0.1); knn: k. */
   l2?: number;
   temperature?: number;
   k?: number;

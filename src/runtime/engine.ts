@@ -29,6 +29,7 @@ import { bundleToBytes, loadHead as loadHeadBundle, type AnyHead } from '../head
 import { fitLinearHead } from '../heads/linear.js';
 import { fitCentroidHead } from '../heads/centroid.js';
 import { fitKnnHead } from '../heads/knn.js';
+import { fitPrototypeLabelHead, prototypeLabelHeadFromNames } from '../heads/prototype-label.js';
 import type { FeatureMatrix, Prediction } from '../heads/common.js';
 import type { Pretrainer } from '../pretrain/pretrainer.js';
 import type {
@@ -226,13 +227,18 @@ export class MsnEngine implements MsnApi {
   async assignPrototypes(pixels: Pixels, shape: ImageShape, opts: AssignOptions = {}): Promise<PrototypeAssignment> {
     await this.ready('assignPrototypes');
     const src = checkPixels(pixels, shape, opts);
+    const k = this.config.numPrototypes;
+    const topK = opts.topK ?? Math.min(5, k);
+    if (!Number.isInteger(topK) || topK < 1 || topK > k) throw new MsnValueError(`topK must be an integer from 1 to ${k} (the number of prototypes), got ${String(opts.topK)}.`);
+    return this.assignChecked(src, { ...opts, topK, tau: checkTemperature(opts.temperature) });
+  }
+
+  /** The one path from pixels to prototype probabilities: assignPrototypes() and the inputs of prototype-label heads. */
+  private async assignChecked(src: CheckedPixels, opts: AssignOptions & { topK: number; tau: number }): Promise<PrototypeAssignment> {
     const enc = this.encoder;
     const cfg = enc.cfg;
     const k = cfg.numPrototypes;
-    const topK = opts.topK ?? Math.min(5, k);
-    if (!Number.isInteger(topK) || topK < 1 || topK > k) throw new MsnValueError(`topK must be an integer from 1 to ${k} (the number of prototypes), got ${String(opts.topK)}.`);
-    const tau = opts.temperature ?? PROTOTYPE_TEMPERATURE;
-    if (!(typeof tau === 'number' && Number.isFinite(tau) && tau > 0)) throw new MsnValueError(`temperature must be a positive number, got ${String(opts.temperature)}.`);
+    const { topK, tau } = opts;
     const requested = opts.batchSize ?? 64;
     if (!Number.isInteger(requested) || requested < 1) throw new MsnValueError(`batchSize must be a positive integer, got ${requested}.`);
     const owned = this.pretrainer ? undefined : this.prototypes;
@@ -438,11 +444,47 @@ export class MsnEngine implements MsnApi {
     return { data, count: src.shape.count, dim: this.config.embedDim };
   }
 
-  /** Fits a head on features (or on images, embedded first); returns its id. */
+  /**
+   * A head's input: `features` as given, or computed from pixels: encoder
+   * features, or with `prototypesAt` (a prototype-label head's temperature)
+   * the full prototype assignment.
+   */
+  private async headInput(input: FeatureOrPixels, count: number | undefined, prototypesAt?: number): Promise<FeatureMatrix> {
+    if (prototypesAt === undefined || typeof input !== 'object' || input === null || 'features' in input) return this.features(input, count);
+    const src = checkPixels(input.pixels, input.shape, input.options);
+    const a = await this.assignChecked(src, { ...input.options, topK: 1, tau: prototypesAt, full: true });
+    return { data: a.full!, count: a.count, dim: a.numPrototypes };
+  }
+
+  /** A prototype-label head from named prototypes, or from labelled images (pixels, or their assignments as features). */
+  private async prototypeHead(input: FitHeadInput): Promise<AnyHead> {
+    const k = this.config.numPrototypes;
+    const temperature = checkTemperature(input.temperature);
+    const common = { encoderFingerprint: await this.fingerprint(), unknownThreshold: input.unknownThreshold, temperature };
+    if ('prototypeLabels' in input) return prototypeLabelHeadFromNames(input.prototypeLabels, { ...common, numPrototypes: k });
+    const labels = checkLabels(input.labels);
+    const a = await this.headInput(input, labels.length, temperature);
+    if (a.dim !== k) {
+      throw new MsnShapeError(
+        `A prototype-label head takes prototype probabilities, ${k} per image for this model (assignPrototypes(..., { full: true }).full), ` +
+          `but got ${a.dim} values per example; pass those, or pixels.`,
+      );
+    }
+    return fitPrototypeLabelHead(a, labels, common);
+  }
+
+  /**
+   * Fits a head on features (or on images, embedded first); returns its id.
+   * kind 'prototype-label' takes prototype assignments (or images, assigned
+   * first), or `prototypeLabels` instead of examples.
+   */
   async fitHead(input: FitHeadInput): Promise<string> {
     await this.ready('fitHead');
-    const labels = input?.labels;
-    if (!Array.isArray(labels) || !labels.every((l) => typeof l === 'string')) throw new MsnValueError('labels must be an array of strings.');
+    if (input?.kind === 'prototype-label') return this.addHead(await this.prototypeHead(input));
+    if (typeof input !== 'object' || input === null || !('labels' in input)) {
+      throw new MsnValueError("fitHead() needs { labels } with { features } or { pixels, shape } ({ prototypeLabels } only with kind 'prototype-label').");
+    }
+    const labels = checkLabels(input.labels);
     const matrix = await this.features(input, labels.length);
     if (matrix.count !== labels.length) throw new MsnShapeError(`Got ${matrix.count} examples but ${labels.length} labels.`);
     if (matrix.dim !== this.config.embedDim) {
@@ -458,7 +500,7 @@ export class MsnEngine implements MsnApi {
     if (kind === 'linear') head = fitLinearHead(matrix, labels, { ...common, l2: input.l2 });
     else if (kind === 'centroid') head = fitCentroidHead(matrix, labels, { ...common, temperature: input.temperature });
     else if (kind === 'knn') head = fitKnnHead(matrix, labels, { ...common, k: input.k, temperature: input.temperature });
-    else throw new MsnConfigError(`kind must be 'linear', 'centroid' or 'knn', got ${JSON.stringify(kind)}.`);
+    else throw new MsnConfigError(`kind must be 'linear', 'centroid', 'knn' or 'prototype-label', got ${JSON.stringify(kind)}.`);
     return this.addHead(head);
   }
 
@@ -487,7 +529,8 @@ export class MsnEngine implements MsnApi {
         );
       }
     }
-    const matrix = await this.features(input, 'features' in input ? input.count ?? (input.features.length / head.featureDim) : undefined);
+    const count = 'features' in input ? input.count ?? input.features.length / head.featureDim : undefined;
+    const matrix = await this.headInput(input, count, head.kind === 'prototype-label' ? head.temperature : undefined);
     return head.predict(matrix, opts);
   }
 
@@ -571,6 +614,18 @@ export class MsnEngine implements MsnApi {
     if (this.broken) throw new MsnWorkerError(`${what}() called on an engine that ran out of memory earlier (${this.broken.message}); create a new client.`);
   }
 }
+function checkLabels(labels: unknown): string[] {
+  if (!Array.isArray(labels) || !labels.every((l) => typeof l === 'string')) throw new MsnValueError('labels must be an array of strings.');
+  return labels;
+}
+
+/** An assignment temperature: the official one by default. */
+function checkTemperature(t: number | undefined): number {
+  const tau = t ?? PROTOTYPE_TEMPERATURE;
+  if (!(typeof tau === 'number' && Number.isFinite(tau) && tau > 0)) throw new MsnValueError(`temperature must be a positive number, got ${String(t)}.`);
+  return tau;
+}
+
 /** pretrain() options checked before anything changes. */
 function checkRunOptions(opts: PretrainRunOptions): void {
   if (typeof opts !== 'object' || opts === null) throw new MsnValueError('pretrain() options must be an object.');

@@ -179,7 +179,7 @@ describe('prototype-label few-shot classifier', () => {
     expect(again.kind).toBe('prototype-label');
     expect(again.predict(queries)).toEqual(p);
     again.addExamples('b', [Float32Array.from([0.9, 0.05, 0.03, 0.02])]); // prototype 0 now a, a, b
-    expect(again.fit().labelMap[1]).toBeCloseTo(1 / 3, F32);
+    expect((again.fit() as PrototypeLabelHead).labelMap[1]).toBeCloseTo(1 / 3, F32);
     clf.dispose();
     again.dispose();
   });
