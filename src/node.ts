@@ -10,3 +10,5 @@ export { loadModelFromDirectory, readModelDirectory, writeModelDirectory } from 
 export { writeFileAtomic, readFileChecked } from './io/atomic-file.js';
 export { exportOnnx } from './interop/onnx-export.js';
 export type { OnnxExportOptions } from './interop/onnx-export.js';
+export { ParallelPretrainer, createParallelPretrainer } from './pretrain/parallel-node.js';
+export type { ParallelOptions } from './pretrain/parallel-node.js';
