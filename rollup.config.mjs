@@ -108,6 +108,20 @@ const selfContainedThreadedFactory = {
   },
 };
 
+/**
+ * workers/msn.worker.ts names the shipped models' files relative to workers/
+ * ('../models/...'); dist/worker/msn.worker.js sits one folder deeper.
+ */
+const modelUrlsFromDist = {
+  name: 'msn-model-urls-from-dist',
+  renderChunk(code, chunk) {
+    if (chunk.fileName !== 'msn.worker.js') return null;
+    const from = /(new URL\((['"`]))\.\.\/models\//g;
+    if (!from.test(code)) this.error('workers/msn.worker.ts no longer names models/ with new URL(\'../models/...\', import.meta.url).');
+    return { code: code.replace(from, '$1../../models/'), map: null };
+  },
+};
+
 /** Copies the three tfjs .wasm files next to the worker bundle. */
 const copyWasm = {
   name: 'msn-copy-wasm',
@@ -212,7 +226,7 @@ export default [
       chunkFileNames: 'chunks/[name]-[hash].js',
       plugins: [terser({ compress: false })], // compress breaks the threaded wasm backend (it re-serialises a function)
     },
-    plugins: [browserStubs, browserGradients, noNodeEval, noNodeRequire, selfContainedThreadedFactory, nodeResolve({ browser: true, preferBuiltins: false }), commonjs(), tsNoDecl('dist/worker'), copyWasm],
+    plugins: [browserStubs, browserGradients, noNodeEval, noNodeRequire, selfContainedThreadedFactory, nodeResolve({ browser: true, preferBuiltins: false }), commonjs(), tsNoDecl('dist/worker'), copyWasm, modelUrlsFromDist],
   },
   {
     input: { client: 'src/client.ts' },

@@ -9,10 +9,12 @@
  * and rewrite the URLs; the engine and everything else live in
  * chunks/engine.js, so the lazy chunks (pretraining, WebGPU, gradients) never
  * import this entry (in `vite dev` a worker entry loaded twice, once as the
- * worker and once as a chunk's import, would register tfjs twice).
+ * worker and once as a chunk's import, would register tfjs twice). The
+ * shipped models' files are such literals too.
  */
 import { MsnEngine, type EngineOptions } from '../src/runtime/engine.js';
 import { exposeEngine } from '../src/runtime/worker-host.js';
+import type { ShippedModelName, ShippedModelUrls } from '../src/io/shipped-models.js';
 
 const WASM_FILES = {
   'tfjs-backend-wasm.wasm': new URL('./tfjs-backend-wasm.wasm', import.meta.url).href,
@@ -20,9 +22,22 @@ const WASM_FILES = {
   'tfjs-backend-wasm-threaded-simd.wasm': new URL('./tfjs-backend-wasm-threaded-simd.wasm', import.meta.url).href,
 };
 
-/** An in-thread engine whose default .wasm files are the ones next to this bundle. */
+/**
+ * The shipped models (models/ at the package root), one literal per file so
+ * that bundlers emit each of them (and may rename them). The paths are
+ * relative to this source file; the build rewrites them for
+ * dist/worker/msn.worker.js (rollup.config.mjs, `modelUrlsFromDist`).
+ */
+export const SHIPPED_MODEL_URLS: Record<ShippedModelName, ShippedModelUrls> = {
+  'msn-mnist-micro': {
+    manifest: new URL('../models/msn-mnist-micro/model.json', import.meta.url).href,
+    files: { 'weights-00000.bin': new URL('../models/msn-mnist-micro/weights-00000.bin', import.meta.url).href },
+  },
+};
+
+/** An in-thread engine whose default .wasm files and shipped models are the ones next to this bundle. */
 export function createEngine(opts: EngineOptions = {}): MsnEngine {
-  return new MsnEngine({ defaultWasmFiles: WASM_FILES, ...opts });
+  return new MsnEngine({ defaultWasmFiles: WASM_FILES, shippedModels: SHIPPED_MODEL_URLS, ...opts });
 }
 
 declare const WorkerGlobalScope: { new (): unknown } | undefined;

@@ -24,12 +24,14 @@ function stripes(count, seed = 1) {
 
 async function main() {
   const t0 = performance.now();
-  // A tiny random-init preset (nothing to download); pass model: '/models/your-model/' for trained weights.
+  // The model shipped in the package, by name (Vite emits its files as assets); or model: '/models/your-model/'.
   // ?worker=0 runs the engine on the page instead (TensorFlow.js is then loaded on demand, on the main thread).
   const worker = new URLSearchParams(location.search).get('worker') !== '0';
-  const msn = await createMsn({ preset: 'micro-p4-28', backend: 'auto', worker });
+  const progress = [];
+  const msn = await createMsn({ model: 'msn-mnist-micro', backend: 'auto', worker, onProgress: (p) => progress.push(p) });
   const caps = await msn.capabilities();
-  out.textContent = `backend: ${caps.backend}${caps.wasm ? ` (simd ${caps.wasm.simd}, threads ${caps.wasm.threads})` : ''}`;
+  out.textContent = `model: ${caps.model.name} (${progress.at(-1)?.totalBytes} bytes)`;
+  log(`backend: ${caps.backend}${caps.wasm ? ` (simd ${caps.wasm.simd}, threads ${caps.wasm.threads})` : ''}`);
   for (const [name, b] of Object.entries(caps.backends)) if (b.status === 'rejected') log(`  not ${name}: ${b.reason}`);
 
   const train = stripes(16, 1);
@@ -50,6 +52,7 @@ async function main() {
 
   const result = {
     ok: true, backend: caps.backend, host: msn.host, backends: caps.backends, wasm: caps.wasm ?? null,
+    model: caps.model.name ?? null, randomWeights: caps.model.randomWeights, progress: progress.map((p) => [p.loadedBytes, p.totalBytes]),
     dim: caps.model.config.embedDim, featuresLength: features.length, featuresFinite: features.every(Number.isFinite),
     predicted: prediction.labels, truth: test.labels, steps: summary.steps, lastLoss: summary.lastLoss,
     afterLength: after.length, afterFinite: after.every(Number.isFinite), seconds: (performance.now() - t0) / 1000,

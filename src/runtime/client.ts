@@ -10,7 +10,7 @@
  *
  * @example
  * import { createMsn } from 'msn-web';
- * const msn = await createMsn({ model: '/models/msn-micro/', backend: 'auto' });
+ * const msn = await createMsn({ model: 'msn-mnist-micro', onProgress: (p) => console.log(p.loadedBytes, '/', p.totalBytes) });
  * const feats = await msn.embed(rgba, { count: 1, width: 28, height: 28, channels: 4 });
  * console.log((await msn.capabilities()).backend);
  * await msn.dispose();
@@ -18,12 +18,13 @@
 import * as Comlink from 'comlink';
 import { MsnAbortError, MsnConfigError, MsnDisposedError, MsnWorkerError } from '../errors.js';
 import type {
-  AssignOptions, BackendName, Capabilities, EmbedOptions, FeatureOrPixels, FitHeadInput, ImageShape, InitOptions, MemoryInfo, MsnApi,
+  AssignOptions, BackendName, Capabilities, EmbedOptions, FeatureOrPixels, FitHeadInput, ImageShape, InitOptions, LoadProgress, MemoryInfo, MsnApi,
   PixelData, Pixels, Prediction, PredictOptions, PretrainProgress, PretrainRunOptions, PretrainSummary, PrototypeAssignment,
 } from './api.js';
 import { type Grouping, groupByPrototype } from '../embed/groups.js';
 import { registerErrorTransfer, transferable } from './rpc.js';
 import { nodeTransport } from './node-transport.js';
+import { isShippedModelName } from '../io/shipped-models.js';
 
 /** A subset of worker_threads WorkerOptions (kept local so browser users need no Node types). */
 export interface NodeWorkerOptions {
@@ -44,6 +45,13 @@ export interface CreateMsnOptions extends InitOptions {
   workerUrl?: string | URL;
   /** Extra worker_threads options (Node only), e.g. resourceLimits. */
   nodeWorkerOptions?: NodeWorkerOptions;
+  /**
+   * Model loading progress in bytes (like Transformers.js's progress_callback):
+   * `{ loadedBytes, totalBytes, file }`, first with 0 loaded, last with all of
+   * them. Called for named models, URLs, folders and encoded models; errors it
+   * throws are ignored.
+   */
+  onProgress?: (p: LoadProgress) => void;
 }
 
 export interface TransferOption {
@@ -158,6 +166,20 @@ function warnCpuFallback(caps: Capabilities): void {
   );
 }
 
+/**
+ * createMsn() with no model, preset or config gets random weights: its
+ * features and prototypes mean nothing yet. Say so once per client
+ * (capabilities().model.randomWeights says it too).
+ */
+function warnRandomWeights(opts: InitOptions, caps: Capabilities): void {
+  if (opts.model !== undefined || opts.preset !== undefined || opts.config !== undefined || !caps.model.randomWeights) return;
+  console.warn(
+    'msn-web: no model given, so the encoder has random weights: ' +
+      "its features and prototypes are not meaningful yet. Pass model: 'msn-mnist-micro' (the shipped model), a model URL or folder, " +
+      "or pretrain() first; pass preset: 'micro-p4-28' to ask for random weights without this warning.",
+  );
+}
+
 class Client implements MsnClient {
   backend: BackendName = 'cpu';
   private failure: Error | undefined;
@@ -212,14 +234,18 @@ class Client implements MsnClient {
     return Comlink.transfer(out, list); // when it sits inside an object
   }
 
-  async init(opts: InitOptions): Promise<Capabilities> {
+  async init(opts: InitOptions, onProgress?: (p: LoadProgress) => void): Promise<Capabilities> {
     const o = { ...opts };
     const loc = (globalThis as { location?: { href: string } }).location;
-    if (typeof o.model === 'string' && loc && !isNode() && !/^[a-z][a-z0-9+.-]*:/i.test(o.model)) o.model = new URL(o.model, loc.href).href;
+    if (typeof o.model === 'string' && loc && !isNode() && !/^[a-z][a-z0-9+.-]*:/i.test(o.model) && !isShippedModelName(o.model)) {
+      o.model = new URL(o.model, loc.href).href;
+    }
     if (o.wasmPath && loc && !isNode()) o.wasmPath = new URL(o.wasmPath, loc.href).href;
-    const caps = await this.call(() => this.t.api.init(o));
+    const progress = onProgress && (this.t.remote ? Comlink.proxy(onProgress) : onProgress);
+    const caps = await this.call(() => this.t.api.init(o, progress));
     this.backend = caps.backend;
     warnCpuFallback(caps);
+    warnRandomWeights(opts, caps);
     return caps;
   }
 
@@ -324,11 +350,11 @@ class Client implements MsnClient {
  */
 export async function createMsn(opts: CreateMsnOptions = {}): Promise<MsnClient> {
   registerErrorTransfer();
-  const { worker = true, workerUrl, nodeWorkerOptions, ...init } = opts;
+  const { worker = true, workerUrl, nodeWorkerOptions, onProgress, ...init } = opts;
   const t = !worker ? await inThreadTransport() : isNode() ? await nodeTransport(workerUrl, nodeWorkerOptions) : await browserTransport(workerUrl);
   const client = new Client(t);
   try {
-    await client.init(init);
+    await client.init(init, onProgress);
   } catch (e) {
     await client.dispose();
     throw e;

@@ -32,6 +32,8 @@ import { fitKnnHead } from '../heads/knn.js';
 import { fitPrototypeLabelHead, prototypeLabelHeadFromNames } from '../heads/prototype-label.js';
 import type { FeatureMatrix, Prediction } from '../heads/common.js';
 import type { Pretrainer } from '../pretrain/pretrainer.js';
+import type { LoadProgress } from '../io/model-loader.js';
+import type { ShippedModelUrls } from '../io/shipped-models.js';
 import type {
   AssignOptions, Capabilities, EmbedOptions, FeatureOrPixels, FitHeadInput, ImageShape, InitOptions, MemoryInfo,
   MsnApi, PixelData, Pixels, PredictOptions, PretrainProgress, PretrainRunOptions, PretrainSummary, PrototypeAssignment,
@@ -49,6 +51,8 @@ export interface EngineOptions {
   defaultWasmPath?: string;
   /** Otherwise each .wasm file's URL (the worker bundle passes `new URL(..., import.meta.url)` literals that bundlers emit). */
   defaultWasmFiles?: WasmFiles;
+  /** The shipped models' files as URLs, by model name (the browser worker bundle; Node reads the installed folder). */
+  shippedModels?: Record<string, ShippedModelUrls>;
 }
 
 const RUN_KEYS = ['batchSize', 'totalSteps', 'warmupSteps', 'seed', 'lr'] as const;
@@ -57,6 +61,7 @@ export class MsnEngine implements MsnApi {
   private readonly host: Capabilities['host'];
   private readonly defaultWasmPath: string | undefined;
   private readonly defaultWasmFiles: WasmFiles | undefined;
+  private readonly shippedModels: Record<string, ShippedModelUrls> | undefined;
   private selection: BackendSelection | undefined;
   /** The encoder when no pretraining run owns one. */
   private model: VisionTransformer | undefined;
@@ -64,6 +69,7 @@ export class MsnEngine implements MsnApi {
   private pretrainer: Pretrainer | undefined;
   private preprocess = { mean: [...DEFAULT_PREPROCESS.mean], std: [...DEFAULT_PREPROCESS.std] };
   private source: Capabilities['model']['source'] = 'preset';
+  private modelName: string | undefined;
   private seed = 0;
   private fingerprintCache: Promise<string> | undefined;
   private readonly heads = new Map<string, AnyHead>();
@@ -80,26 +86,35 @@ export class MsnEngine implements MsnApi {
     this.host = opts.host ?? 'in-thread';
     this.defaultWasmPath = opts.defaultWasmPath;
     this.defaultWasmFiles = opts.defaultWasmFiles;
+    this.shippedModels = opts.shippedModels;
   }
 
   /** Starts the backend and loads (or creates) the model; resolves with capabilities(). */
-  init(opts: InitOptions = {}): Promise<Capabilities> {
+  init(opts: InitOptions = {}, onProgress?: (p: LoadProgress) => void): Promise<Capabilities> {
     if (this.disposed) return Promise.reject(new MsnDisposedError('init() called after dispose(); create a new client.'));
     if (this.initializing) return Promise.reject(new MsnConfigError('init() was already called on this engine; create a new client for another model.'));
-    this.initializing = this.doInit(opts);
+    this.initializing = this.doInit(opts, onProgress);
     return this.initializing;
   }
 
-  private async doInit(opts: InitOptions): Promise<Capabilities> {
+  private async doInit(opts: InitOptions, onProgress?: (p: LoadProgress) => void): Promise<Capabilities> {
     if (typeof opts !== 'object' || opts === null) throw new MsnConfigError('init() expects an options object.');
     this.seed = opts.seed ?? 0;
     if (!Number.isInteger(this.seed)) throw new MsnConfigError(`seed must be an integer, got ${String(opts.seed)}.`);
     this.selection = await selectBackend(opts.backend ?? 'auto', { wasmPath: opts.wasmPath ?? this.defaultWasmPath, wasmFiles: this.defaultWasmFiles });
-    const { data, source } = await resolveModel(opts.model, opts.preset, opts.config, this.seed);
+    const progress = onProgress && ((p: LoadProgress) => {
+      try {
+        void Promise.resolve(onProgress(p)).catch(() => undefined); // a proxied callback returns a promise
+      } catch {
+        // A throwing progress callback must not fail the load.
+      }
+    });
+    const { data, source, name } = await resolveModel(opts.model, opts.preset, opts.config, this.seed, { shipped: this.shippedModels, onProgress: progress });
     this.model = VisionTransformer.create(data.config, { params: data.params, buffers: data.buffers });
     this.prototypes = data.prototypes;
     this.preprocess = preprocessOf(data);
     this.source = source;
+    this.modelName = name;
     // Warm-up: the first forward pass compiles kernels (shaders on WebGPU).
     const s = data.config.imgSize;
     const warm = tf.tidy(() => this.model!.encode(tf.zeros([1, s, s, data.config.inChannels]) as tf.Tensor4D, { checkFinite: false }).clsPre);
@@ -570,7 +585,8 @@ export class MsnEngine implements MsnApi {
       ...(sel.webgpu ? { webgpu: { ...sel.webgpu } } : {}),
       crossOriginIsolated: Boolean((globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated),
       host: this.host,
-      model: { config: { ...this.config }, fingerprint: await this.fingerprint(), preprocess: structuredClone(this.preprocess), source: this.source },
+      model: { config: { ...this.config }, fingerprint: await this.fingerprint(), preprocess: structuredClone(this.preprocess), source: this.source,
+        ...(this.modelName && (this.source === 'url' || this.source === 'directory') ? { name: this.modelName } : {}), randomWeights: this.source === 'preset' },
       ...(p ? { pretraining: { step: p.step, totalSteps: p.config.totalSteps, batchSize: p.config.batchSize } } : {}),
       heads: [...this.heads.keys()],
       tfjsVersion: tf.version_core,

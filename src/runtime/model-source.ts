@@ -1,13 +1,14 @@
 /**
- * Where the engine's model comes from: a URL, a folder (Node), encoded bytes,
- * ModelData in memory, or a seeded random-init preset/config; and the
- * preprocessing it carries.
+ * Where the engine's model comes from: a shipped model's name, a URL, a folder
+ * (Node), encoded bytes, ModelData in memory, or a seeded random-init
+ * preset/config; and the preprocessing it carries.
  */
 import { MsnConfigError } from '../errors.js';
 import { VitConfig, getPreset, validateConfig } from '../model/config.js';
 import { initPrototypes, initWeights } from '../model/params.js';
 import type { ModelData } from '../io/model-format.js';
-import { loadModel } from '../io/model-loader.js';
+import { type LoadProgress, loadModel } from '../io/model-loader.js';
+import { SHIPPED_MODELS, isShippedModelName, type ShippedModelUrls } from '../io/shipped-models.js';
 import type { Capabilities, ModelInput } from './api.js';
 
 type ModelSource = Capabilities['model']['source'];
@@ -36,13 +37,21 @@ export function preprocessOf(model: ModelData): { mean: number[]; std: number[] 
   return { mean: [...DEFAULT_PREPROCESS.mean], std: [...DEFAULT_PREPROCESS.std] };
 }
 
+export interface ResolveContext {
+  /** Browser worker bundle: each shipped model's files as URLs (Node finds the installed folder instead). */
+  shipped?: Record<string, ShippedModelUrls>;
+  /** Bytes of model.json's shards loaded so far (not called for presets or ModelData). */
+  onProgress?: (p: LoadProgress) => void;
+}
+
 /** The model init() asked for (exactly one of model, preset, config; none = the default preset). */
 export async function resolveModel(
   model: ModelInput | undefined,
   preset: string | undefined,
   custom: VitConfig | undefined,
   seed: number,
-): Promise<{ data: ModelData; source: ModelSource }> {
+  ctx: ResolveContext = {},
+): Promise<{ data: ModelData; source: ModelSource; name?: string }> {
   if ((model !== undefined ? 1 : 0) + (preset !== undefined ? 1 : 0) + (custom !== undefined ? 1 : 0) > 1) {
     throw new MsnConfigError('Pass only one of model, preset and config.');
   }
@@ -52,12 +61,28 @@ export async function resolveModel(
     // Same init as a fresh pretraining run with this seed (see train/state.ts).
     return { data: { config, ...w, prototypes: initPrototypes(config, seed + 1), meta: {} }, source: 'preset' };
   }
+  const onProgress = ctx.onProgress;
   if (typeof model === 'string') {
-    if (isUrlLike(model)) return { data: await loadModel(model), source: 'url' };
-    const { loadModelFromDirectory } = await import('../io/model-loader-node.js');
-    return { data: await loadModelFromDirectory(model), source: 'directory' };
+    // A shipped model's name (a folder of that name: './msn-mnist-micro').
+    if (isShippedModelName(model)) {
+      const urls = ctx.shipped?.[model];
+      if (urls) return { data: await loadModel(urls.manifest, { onProgress, fileUrls: urls.files }), source: 'url', name: model };
+      if (!isNode()) {
+        throw new MsnConfigError(`The shipped model '${model}' has no URL in this build; pass its model.json URL (e.g. from 'msn-web/models/${model}/model.json').`);
+      }
+      const { loadModelFromDirectory, shippedModelDirectory } = await import('../io/model-loader-node.js');
+      return { data: await loadModelFromDirectory(shippedModelDirectory(model), { onProgress }), source: 'directory', name: model };
+    }
+    if (isUrlLike(model)) return { data: await loadModel(model, { onProgress }), source: 'url' };
+    const { loadModelFromDirectory, isDirectory } = await import('../io/model-loader-node.js');
+    if (/^[\w.-]+$/.test(model) && !(await isDirectory(model))) {
+      throw new MsnConfigError(`model '${model}' is neither a shipped model (${SHIPPED_MODELS.join(', ')}) nor a model folder; check the name or the path.`);
+    }
+    return { data: await loadModelFromDirectory(model, { onProgress }), source: 'directory' };
   }
   if (isModelData(model)) return { data: model, source: 'memory' };
-  if (typeof model === 'object' && model !== null && 'manifest' in model) return { data: await loadModel(model), source: 'memory' };
-  throw new MsnConfigError('model must be a URL or folder path, { manifest, shards }, or ModelData { config, params, buffers, meta }.');
+  if (typeof model === 'object' && model !== null && 'manifest' in model) return { data: await loadModel(model, { onProgress }), source: 'memory' };
+  throw new MsnConfigError(
+    "model must be a shipped model's name ('msn-mnist-micro'), a URL or folder path, { manifest, shards }, or ModelData { config, params, buffers, meta }.",
+  );
 }

@@ -19,3 +19,11 @@ export async function nodeWasmDirectory(): Promise<string | undefined> {
 export async function loadModelFromDirectory(dir: string): Promise<never> {
   throw new MsnConfigError(`'${dir}' looks like a folder path; the browser build loads models by URL (e.g. new URL('/models/msn-micro/', location.href).href).`);
 }
+
+export function shippedModelDirectory(name: string): never {
+  throw new MsnConfigError(`The shipped model '${name}' has no folder in the browser build; the worker bundle loads it by URL.`);
+}
+
+export async function isDirectory(_path: string): Promise<boolean> {
+  return false;
+}

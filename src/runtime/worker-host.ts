@@ -27,7 +27,13 @@ function out<T extends Uint8Array | Float32Array>(a: T): T {
 export function exposeEngine(endpoint: Comlink.Endpoint, engine: MsnEngine): MsnApi {
   registerErrorTransfer();
   const api: MsnApi & { [Comlink.finalizer]: () => void } = {
-    init: (o) => engine.init(o),
+    init: async (o, onProgress) => {
+      try {
+        return await engine.init(o, onProgress);
+      } finally {
+        release(onProgress);
+      }
+    },
     embed: async (p, s, o) => out(await engine.embed(p, s, o)),
     assignPrototypes: async (p, s, o) => {
       const a = await engine.assignPrototypes(p, s, o);

@@ -6,8 +6,9 @@
  * headless Chromium. Asserts that Vite itself emitted the worker, its chunks
  * and the .wasm files, that the output has no node:* imports and no
  * msn.node-worker.js, that TensorFlow.js stays off the main thread, and that
- * the app runs on wasm: embed, fitHead, predict and two pretraining steps
- * (also with `worker: false`). The same app also runs crossOriginIsolated
+ * the app runs on wasm with the shipped model named as 'msn-mnist-micro'
+ * (its files emitted by Vite too, loaded with progress in bytes): embed,
+ * fitHead, predict and two pretraining steps (also with `worker: false`). The same app also runs crossOriginIsolated
  * (threaded wasm, after Vite's minifier), under `vite dev`, and with
  * `worker: { format: 'es' }` (lazy chunks as separate files).
  *
@@ -20,17 +21,13 @@
  * Without Chromium the suite prints a loud SKIPPED notice; with
  * MSN_REQUIRE_BROWSER=1 a missing browser is a failure.
  */
-import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
+import { ROOT, installOffline, packTarball, run } from '../package/pack.js';
 
-const run = promisify(execFile);
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const EXAMPLE = join(ROOT, 'examples/vite-app');
 const CHROME = process.env.CHROME_PATH ?? '/usr/bin/chromium';
 const HAVE_CHROME = existsSync(CHROME);
@@ -43,6 +40,7 @@ type AppResult = {
   backends: Record<string, { status: string; reason?: string }>; wasm: { simd: boolean; threads: boolean } | null;
   dim: number; featuresLength: number; featuresFinite: boolean; predicted: string[]; truth: string[];
   steps: number; lastLoss: number; afterLength: number; afterFinite: boolean; seconds: number;
+  model: string | null; randomWeights: boolean; progress: [number, number][];
 };
 type PageRun = { result: AppResult; console: string[]; failed: string[]; requests: string[]; ms: number };
 
@@ -51,20 +49,6 @@ function files(dir: string): string[] {
     const p = join(dir, f);
     return statSync(p).isDirectory() ? files(p) : [p];
   });
-}
-
-/** npm's layout of the tarball's install, offline: extract it, link its dependencies from this repository. */
-async function installOffline(app: string, tgz: string): Promise<void> {
-  const pkgDir = join(app, 'node_modules/msn-web');
-  mkdirSync(pkgDir, { recursive: true });
-  await run('tar', ['-xzf', tgz, '-C', pkgDir, '--strip-components=1']);
-  const deps = Object.keys((JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies);
-  for (const dep of deps) {
-    const target = join(ROOT, 'node_modules', dep);
-    if (!existsSync(target)) throw new Error(`msn-web depends on ${dep}, which is not installed in ${ROOT}/node_modules.`);
-    mkdirSync(dirname(join(app, 'node_modules', dep)), { recursive: true });
-    symlinkSync(target, join(app, 'node_modules', dep), 'dir');
-  }
 }
 
 if (!HAVE_CHROME) {
@@ -134,7 +118,16 @@ describe.runIf(HAVE_CHROME)('a Vite app importing msn-web (npm pack, vite build,
     expect(r.result.backend, JSON.stringify(r.result.backends)).toBe('wasm');
     expect(r.result.host).toBe(host);
     expect(r.result.wasm?.simd).toBe(true);
-    expect(r.result.dim).toBeGreaterThan(0);
+    // The shipped model, by name: its files come from the app's own assets, with progress in bytes.
+    expect(r.result.model).toBe('msn-mnist-micro');
+    expect(r.result.randomWeights).toBe(false);
+    const total = r.result.progress.at(-1)?.[1] ?? 0;
+    expect(total).toBeGreaterThan(1e6);
+    expect(r.result.progress[0]).toEqual([0, total]);
+    expect(r.result.progress.at(-1)).toEqual([total, total]);
+    expect(r.requests.some((u) => /\/(assets\/)?model(-[\w-]+)?\.json$/.test(u)), `${label}: model.json was fetched`).toBe(true);
+    expect(r.requests.some((u) => /\/weights-00000(-[\w-]+)?\.bin$/.test(u)), `${label}: the weights were fetched`).toBe(true);
+    expect(r.result.dim).toBe(96);
     expect(r.result.featuresLength).toBe(16 * r.result.dim);
     expect(r.result.featuresFinite).toBe(true);
     expect(r.result.predicted).toHaveLength(6);
@@ -159,8 +152,7 @@ describe.runIf(HAVE_CHROME)('a Vite app importing msn-web (npm pack, vite build,
     tmp = mkdtempSync(join(tmpdir(), 'msn-vite-'));
     app = join(tmp, 'app');
     const launching = chromium.launch({ executablePath: CHROME, args: ['--disable-quic'] });
-    const packed = await time('npm pack', () => run('npm', ['pack', '--pack-destination', tmp, '--ignore-scripts', '--json'], { cwd: ROOT, maxBuffer: 64 << 20 }));
-    const tgz = join(tmp, (JSON.parse(packed.stdout) as { filename: string }[])[0].filename);
+    const tgz = await time('npm pack', () => packTarball(tmp));
     cpSync(EXAMPLE, app, { recursive: true, filter: (src) => !/[\\/](node_modules|dist|dist-es)$/.test(src) });
     const pkg = JSON.parse(readFileSync(join(app, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
     pkg.dependencies['msn-web'] = `file:${tgz}`;
@@ -187,6 +179,9 @@ describe.runIf(HAVE_CHROME)('a Vite app importing msn-web (npm pack, vite build,
     for (const name of ['tfjs-backend-wasm', 'tfjs-backend-wasm-simd', 'tfjs-backend-wasm-threaded-simd']) {
       expect(all.some((f) => new RegExp(`^assets/${name}-[\\w-]+\\.wasm$`).test(f)), `${name}.wasm in ${all.join(', ')}`).toBe(true);
     }
+    // The shipped model's files, emitted by Vite (named in the worker with new URL(..., import.meta.url)).
+    expect(all.some((f) => /^assets\/model-[\w-]+\.json$/.test(f)), `model.json in ${all.join(', ')}`).toBe(true);
+    expect(all.some((f) => /^assets\/weights-00000-[\w-]+\.bin$/.test(f)), `weights-00000.bin in ${all.join(', ')}`).toBe(true);
     // The page's entry: small, no TensorFlow.js, starts the worker that Vite bundled.
     const html = readFileSync(join(out, 'index.html'), 'utf8');
     const entry = /<script type="module" crossorigin src="\/(assets\/index-[\w-]+\.js)"/.exec(html)?.[1];

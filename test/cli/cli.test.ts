@@ -10,6 +10,7 @@ import { mkdtempSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../src/util/rng.js';
 import { MsnUsageError, parseCommand, usage, type CommandSpec, type ParsedArgs } from '../../src/cli/args.js';
@@ -158,7 +159,7 @@ describe('msn-web CLI', () => {
 });
 
 describe('msn-web export-onnx', () => {
-  it('writes the shipped model as ONNX, refuses to replace a file without --force and checks --feature', async () => {
+  it('writes the shipped model (by folder and by name) as ONNX, refuses to replace a file without --force and checks --feature', async () => {
     const out = join(mkdtempSync(join(tmpdir(), 'msn-onnx-')), 'micro.onnx');
     cli(['export-onnx', 'models/msn-mnist-micro', out]);
     const { onnx } = (await import('onnx-proto')).default;
@@ -168,7 +169,12 @@ describe('msn-web export-onnx', () => {
     expect(cliErr(['export-onnx', 'models/msn-mnist-micro', out], 1)).toMatch(/exists; pass --force/);
     expect(readFileSync(out, 'utf8')).toBe('keep me');
     expect(cliErr(['export-onnx', 'models/msn-mnist-micro', out, '--feature', 'sideways'], 2)).toMatch(/feature/);
-    cli(['export-onnx', 'models/msn-mnist-micro', out, '--force', '--feature', 'post']);
+    // the shipped model by name, as createMsn({ model: 'msn-mnist-micro' }) takes it, from any folder
+    const tsx = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
+    const elsewhere = spawnSync(process.execPath, ['--import', tsx, join(root, 'src/cli/main.ts'), 'export-onnx', 'msn-mnist-micro', out, '--force', '--feature', 'post'], {
+      cwd: tmpdir(), encoding: 'utf8',
+    });
+    expect(elsewhere.status, elsewhere.stderr).toBe(0);
     expect(meta(out)['msn_web.feature']).toBe('post');
   });
 });
