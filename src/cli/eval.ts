@@ -22,7 +22,10 @@ export async function loadEvalModel(dir: string): Promise<EvalModel> {
   const m = await loadModelFromDirectory(dir);
   const pre = (m.meta as { preprocess?: { mean?: number[]; std?: number[] } }).preprocess;
   if (!pre?.mean || !pre?.std) throw new MsnConfigError(`Model '${dir}' has no preprocess.mean/std in its manifest meta.`);
-  return { config: m.config, params: m.params, buffers: m.buffers, mean: pre.mean, std: pre.std, fingerprint: await encoderFingerprint(m.config, m.params) };
+  return {
+    config: m.config, params: m.params, buffers: m.buffers, mean: pre.mean, std: pre.std,
+    fingerprint: await encoderFingerprint(m.config, m.params), prototypes: m.prototypes,
+  };
 }
 
 export async function evalCommand(argv: string[]): Promise<void> {

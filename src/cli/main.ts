@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The msn-web command line: pretrain, export, eval, convert.
+ * The msn-web command line: pretrain, export, eval, groups, convert.
  *
  * Exit codes: 0 on success and for --help/--version; 2 for a usage error (no
  * or unknown command, unknown option, missing or malformed value: the
@@ -18,6 +18,7 @@ const RUN: Record<string, () => Promise<Run>> = {
   export: async () => (await import('./export.js')).exportCommand,
   'export-onnx': async () => (await import('./export-onnx.js')).exportOnnxCommand,
   eval: async () => (await import('./eval.js')).evalCommand,
+  groups: async () => (await import('./groups.js')).groupsCommand,
   convert: async () => (await import('./convert.js')).convertCommand,
 };
 
@@ -27,7 +28,7 @@ function mainUsage(): string {
   return [
     `Usage: ${PROGRAM} <command> [options]`,
     '',
-    'Masked Siamese Networks on TensorFlow.js: pretrain, export, evaluate, convert.',
+    'Masked Siamese Networks on TensorFlow.js: pretrain, export, evaluate, group images, convert.',
     '',
     'Commands:',
     ...names.map((name) => `  ${name.padEnd(width)}${COMMAND_SPECS[name].brief ?? COMMAND_SPECS[name].summary}`),

@@ -2,12 +2,16 @@
  * The few-shot protocol: for each seed, draw k labelled images per class
  * from the train split, fit a head on their features, and score the test
  * split. Features are computed once; only the sampling changes per seed.
+ * For the 'prototype-label' head the "features" are the images' prototype
+ * assignments (K probabilities each).
  */
 import { MsnConfigError } from '../errors.js';
 import { Rng } from '../util/rng.js';
-import { fitCentroidHead, fitKnnHead, fitLinearHead } from '../heads/index.js';
+import { fitCentroidHead, fitKnnHead, fitLinearHead, fitPrototypeLabelHead } from '../heads/index.js';
 
-export type HeadName = 'linear' | 'centroid' | 'knn';
+export type HeadName = 'linear' | 'centroid' | 'knn' | 'prototype-label';
+
+const FIT = { linear: fitLinearHead, centroid: fitCentroidHead, knn: fitKnnHead, 'prototype-label': fitPrototypeLabelHead } as const;
 
 export interface FewShotResult {
   head: HeadName;
@@ -73,8 +77,7 @@ export function evaluateFewShot(
         const at = train.rowOf ? idx.map(train.rowOf) : idx;
         const feats = { data: rows(train.features, dim, at), count: idx.length, dim };
         const labels = Array.from(idx, (i) => String(train.labels[i]));
-        const o = { encoderFingerprint: opts.fingerprint };
-        const h = head === 'linear' ? fitLinearHead(feats, labels, o) : head === 'centroid' ? fitCentroidHead(feats, labels, o) : fitKnnHead(feats, labels, o);
+        const h = FIT[head](feats, labels, { encoderFingerprint: opts.fingerprint });
         const pred = h.predict({ data: test.features, count: testCount, dim });
         let correct = 0;
         for (let i = 0; i < testCount; i++) if (pred.labels[i] === testLabels[i]) correct++;

@@ -3,15 +3,21 @@
  * evaluation features against two baselines measured in the same run,
  * logistic regression on raw pixels and the same architecture at random
  * initialisation. Samples k labelled train images per class per seed, scores
- * the test split.
+ * the test split. The prototype-label head runs on the images' prototype
+ * assignments (assignImages, the engine's path) instead of their features:
+ * the model's own prototypes for 'msn', random ones for 'random-init', none
+ * for raw pixels.
  */
+import * as tf from '@tensorflow/tfjs-core';
 import { MsnConfigError } from '../errors.js';
+import { assignImages } from '../embed/assign.js';
+import { PROTOTYPE_TEMPERATURE } from '../model/prototypes.js';
 import { IdxDataset } from '../data/idx-node.js';
 import { embedImages } from '../embed/embed.js';
 import { VitConfig } from '../model/config.js';
-import { NamedArrays, initWeights } from '../model/params.js';
+import { NamedArrays, initPrototypes, initWeights } from '../model/params.js';
 import { VisionTransformer } from '../model/vit.js';
-import { datasetFromPixels } from '../pretrain/source.js';
+import { type ImageDataset, datasetFromPixels } from '../pretrain/source.js';
 import { FewShotResult, HeadName, evaluateFewShot, shotIndexUnion } from './fewshot.js';
 
 export type Method = 'msn' | 'raw-pixels' | 'random-init';
@@ -24,6 +30,8 @@ export interface EvalModel {
   mean: number[];
   std: number[];
   fingerprint: string;
+  /** [numPrototypes x outputDim]; needed by the prototype-label head. */
+  prototypes?: Float32Array;
 }
 
 export interface EvalOptions {
@@ -50,12 +58,18 @@ export async function evaluateOnIdx(model: EvalModel, data: IdxDataset, opts: Ev
   const testLabels = test.labels.subarray(0, testN);
   const trainSet = datasetFromPixels(train.images, train.count, train.height, train.width, 1);
   const testSet = datasetFromPixels(test.images.subarray(0, testN * px), testN, test.height, test.width, 1);
+  const featureHeads = opts.heads.filter((h) => h !== 'prototype-label');
+  const protoHead = opts.heads.includes('prototype-label');
+  if (protoHead && opts.methods.includes('msn') && !model.prototypes) {
+    throw new MsnConfigError("The model has no prototypes, which the prototype-label head needs; drop it from the heads (--heads linear).");
+  }
   const out: EvalRow[] = [];
   for (const method of opts.methods) {
     opts.onStatus?.(`features: ${method}`);
-    let dim: number;
-    let trainF: Float32Array;
-    let testF: Float32Array;
+    let dim = 0;
+    let trainF: Float32Array = new Float32Array(0);
+    let testF: Float32Array = new Float32Array(0);
+    let assigned: { train: Float32Array; test: Float32Array } | undefined;
     if (method === 'raw-pixels') {
       dim = px;
       trainF = new Float32Array(used.length * px);
@@ -69,33 +83,65 @@ export async function evaluateOnIdx(model: EvalModel, data: IdxDataset, opts: Ev
       try {
         const norm = { mean: model.mean, std: model.std };
         dim = model.config.embedDim;
-        trainF = await embedImages(vit, trainSet, norm, used);
-        testF = await embedImages(vit, testSet, norm);
+        if (featureHeads.length) {
+          trainF = await embedImages(vit, trainSet, norm, used);
+          testF = await embedImages(vit, testSet, norm);
+        }
+        if (protoHead) {
+          opts.onStatus?.(`prototype assignments: ${method}`);
+          const protos = method === 'msn' ? model.prototypes! : initPrototypes(model.config, 1);
+          assigned = { train: await assignmentsOf(vit, trainSet, protos, norm, used), test: await assignmentsOf(vit, testSet, protos, norm) };
+        }
       } finally {
         vit.dispose();
       }
     }
     opts.onStatus?.(`heads: ${method}`);
-    const res = evaluateFewShot(
-      { features: trainF, labels: train.labels, rowOf }, { features: testF, labels: testLabels }, dim,
-      { shots: opts.shots, seeds: opts.seeds, heads: opts.heads, fingerprint: method === 'msn' ? model.fingerprint : method },
-    );
-    for (const r of res) out.push({ method, ...r });
+    const fingerprint = method === 'msn' ? model.fingerprint : method;
+    const common = { shots: opts.shots, seeds: opts.seeds, fingerprint };
+    if (featureHeads.length) {
+      const res = evaluateFewShot(
+        { features: trainF, labels: train.labels, rowOf }, { features: testF, labels: testLabels }, dim, { ...common, heads: featureHeads },
+      );
+      for (const r of res) out.push({ method, ...r });
+    }
+    if (assigned) {
+      const res = evaluateFewShot(
+        { features: assigned.train, labels: train.labels, rowOf }, { features: assigned.test, labels: testLabels }, model.config.numPrototypes,
+        { ...common, heads: ['prototype-label'] },
+      );
+      for (const r of res) out.push({ method, ...r });
+    }
   }
   return out;
+}
+
+/** Prototype probabilities [n x K] of the images (all, or `indices`), as the engine computes them for assignPrototypes. */
+async function assignmentsOf(
+  vit: VisionTransformer, images: ImageDataset, prototypes: Float32Array, norm: { mean: number[]; std: number[] }, indices?: Int32Array,
+): Promise<Float32Array> {
+  const idx = indices ?? Int32Array.from({ length: images.count }, (_, i) => i);
+  const protos = tf.tensor2d(prototypes, [vit.cfg.numPrototypes, vit.cfg.outputDim]);
+  try {
+    const batch = (start: number, n: number) => images.batch(idx.subarray(start, start + n), vit.cfg.inChannels);
+    const a = await assignImages(vit, batch, idx.length, protos, { ...norm, tau: PROTOTYPE_TEMPERATURE, topK: 1, full: true, passSize: 256 });
+    return a.full!;
+  } finally {
+    protos.dispose();
+  }
 }
 
 /** A plain-text table: one line per method and head, one column per k. */
 export function formatTable(rows: EvalRow[]): string {
   const shots = [...new Set(rows.map((r) => r.shots))].sort((a, b) => a - b);
   const keys = [...new Set(rows.map((r) => `${r.method} / ${r.head}`))];
-  const head = `${'method / head'.padEnd(24)}${shots.map((k) => `k=${k}`.padStart(16)).join('')}`;
+  const head = `${'method / head'.padEnd(32)}${shots.map((k) => `k=${k}`.padStart(16)).join('')}`;
   const lines = keys.map((key) => {
     const cells = shots.map((k) => {
       const r = rows.find((x) => `${x.method} / ${x.head}` === key && x.shots === k);
       return (r ? `${(100 * r.mean).toFixed(1)} ± ${(100 * r.std).toFixed(1)}` : '-').padStart(16);
     });
-    return key.padEnd(24) + cells.join('');
+    return key.padEnd(32) + cells.join('');
   });
   return [head, ...lines].join('\n');
 }

@@ -16,6 +16,8 @@ import { Rng } from '../../src/util/rng.js';
 import { MsnUsageError, parseCommand, usage, type CommandSpec, type ParsedArgs } from '../../src/cli/args.js';
 import { COMMAND_SPECS } from '../../src/cli/commands.js';
 import { ProgressReporter, formatDuration, logLine, progressLine } from '../../src/cli/progress.js';
+import { contactSheet } from '../../src/cli/contact-sheet.js';
+import { PNG } from 'pngjs';
 import type { ProgressEvent } from '../../src/pretrain/pretrainer.js';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -109,7 +111,13 @@ describe('msn-web CLI', () => {
     expect(meta.pretraining.steps).toBe(5);
     const { out } = cli(['eval', '--model', model, '--data', data, '--shots', '1,2', '--seeds', '2', '--json']);
     const res = JSON.parse(out);
-    expect(res.results.map((x: { method: string }) => x.method).sort()).toEqual(['msn', 'msn', 'random-init', 'random-init', 'raw-pixels', 'raw-pixels']);
+    // default heads: linear and prototype-label (which raw pixels lack: they have no prototypes)
+    const rows = res.results.map((x: { method: string; head: string; shots: number }) => `${x.method}/${x.head}/${x.shots}`).sort();
+    expect(rows).toEqual([
+      'msn/linear/1', 'msn/linear/2', 'msn/prototype-label/1', 'msn/prototype-label/2',
+      'random-init/linear/1', 'random-init/linear/2', 'random-init/prototype-label/1', 'random-init/prototype-label/2',
+      'raw-pixels/linear/1', 'raw-pixels/linear/2',
+    ]);
     for (const x of res.results) {
       expect(x.accuracies).toHaveLength(2);
       expect(x.mean).toBeGreaterThanOrEqual(0);
@@ -179,6 +187,77 @@ describe('msn-web export-onnx', () => {
   });
 });
 
+/** A folder of 28x28 RGB PNGs: `count` images alternating a horizontal and a vertical bar. */
+function pngFolder(count: number): string {
+  const dir = mkdtempSync(join(tmpdir(), 'msn-png-'));
+  for (let i = 0; i < count; i++) {
+    const png = new PNG({ width: 28, height: 28 });
+    const at = 4 + ((i * 5) % 16);
+    for (let y = 0; y < 28; y++) {
+      for (let x = 0; x < 28; x++) {
+        const on = (i % 2 === 0 ? y : x) >= at && (i % 2 === 0 ? y : x) < at + 5;
+        png.data.set([on ? 250 : 10, on ? 240 : 10, on ? 230 : 10, 255], (y * 28 + x) * 4);
+      }
+    }
+    writeFileSync(join(dir, `img-${String(i).padStart(2, '0')}.png`), PNG.sync.write(png));
+  }
+  return dir;
+}
+
+describe('msn-web groups', () => {
+  it('groups a folder of PNGs by prototype and writes a contact sheet per group, most typical image first', () => {
+    const data = pngFolder(12);
+    const sheets = join(mkdtempSync(join(tmpdir(), 'msn-sheets-')), 'new-dir');
+    const res = JSON.parse(cli(['groups', '--data', data, '--sheets', sheets, '--typical', '4', '--json']).out);
+    expect(res.images).toBe(12);
+    expect(res.purity).toBeUndefined(); // no labels in a folder of images
+    expect(res.groups.reduce((s: number, g: { count: number }) => s + g.count, 0)).toBe(12);
+    expect(res.usage).toMatchObject({ inUse: res.groups.length, numPrototypes: 64, maxEntropy: Math.log(64) });
+    expect(res.usage.perplexity).toBeCloseTo(Math.exp(res.usage.entropy), 9);
+    res.groups.forEach((g: { prototype: number; count: number; typical: number[]; sheet: string; meanProb: number }, n: number) => {
+      expect(g.sheet).toBe(`group-${String(n + 1).padStart(3, '0')}-prototype-${g.prototype}.png`);
+      expect(g.typical).toHaveLength(Math.min(4, g.count));
+      if (n > 0) expect(g.count).toBeLessThanOrEqual(res.groups[n - 1].count);
+      // the sheet: cells of 56 px (28 px doubled) with 2 px gaps, the most typical image at the top left
+      const png = PNG.sync.read(readFileSync(join(sheets, g.sheet)));
+      const cols = Math.ceil(Math.sqrt(g.typical.length));
+      expect(png.width).toBe(cols * 56 + (cols + 1) * 2);
+      const first = PNG.sync.read(readFileSync(join(data, `img-${String(g.typical[0]).padStart(2, '0')}.png`)));
+      for (const [x, y] of [[0, 0], [13, 9], [27, 27]]) {
+        expect(Array.from(png.data.subarray(((2 + 2 * y) * png.width + 2 + 2 * x) * 4, ((2 + 2 * y) * png.width + 2 + 2 * x) * 4 + 3)))
+          .toEqual(Array.from(first.data.subarray((y * 28 + x) * 4, (y * 28 + x) * 4 + 3)));
+      }
+    });
+  });
+
+  it('prints the group table with the usage, and majority label and purity for an IDX folder', () => {
+    const data = idxFolder();
+    const { out } = cli(['groups', '--data', data, '--limit', '30']);
+    expect(out).toMatch(/^\d+ groups of 30 images \(IDX test split of /);
+    expect(out).toMatch(/^prototypes in use: \d+ of 64; mean assignment entropy \d\.\d\d of 4\.16 nats \(perplexity \d+\.\d/m);
+    expect(out).toMatch(/^group  prototype      count      share mean top p      label     purity$/m);
+    expect(out).toMatch(/^    1 +\d+ +\d+ +\d+\.\d% +0\.\d{3} +[01] +\d+\.\d%$/m);
+    expect(out).toMatch(/^purity with respect to the labels of the IDX folder \(not used for grouping\): \d+\.\d%$/m);
+    const train = JSON.parse(cli(['groups', '--data', data, '--split', 'train', '--json']).out);
+    expect(train.images).toBe(64);
+    // two labels: every group's majority is 0 or 1, and purity is at least 1/2 by definition
+    expect(train.groups.every((g: { majority: number }) => g.majority === 0 || g.majority === 1)).toBe(true);
+    expect(train.purity).toBeGreaterThanOrEqual(0.5);
+    expect(train.purity).toBeLessThanOrEqual(1);
+    expect(cliErr(['groups'], 2)).toMatch(/Pass --data <folder>/);
+    expect(cliErr(['groups', '--data', data, '--typical', '0'], 2)).toMatch(/--typical must be a positive integer/);
+    expect(cliErr(['groups', '--data', data, '--split', 'val'], 2)).toMatch(/--split must be one of test, train/);
+    expect(cliErr(['groups', '--data', join(data, 'missing')], 1)).toMatch(/MsnConfigError: Data folder .* does not exist/);
+  });
+
+  it('contactSheet refuses an empty or out-of-range selection', () => {
+    const src = { pixels: new Uint8Array(2 * 4 * 4), width: 4, height: 4, channels: 1 as const };
+    expect(PNG.sync.read(Buffer.from(contactSheet(src, [1, 0]))).width).toBe(2 * 56 + 3 * 2);
+    expect(() => contactSheet(src, [])).toThrow(/at least one image/);
+    expect(() => contactSheet(src, [2])).toThrow(/Image 2 is not one of the 2 images/);
+  });
+});
+
 describe('msn-web help, version and exit codes', () => {
   const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version as string;
 
@@ -187,7 +266,7 @@ describe('msn-web help, version and exit codes', () => {
       const r = run(args);
       expect(r.status, r.err).toBe(0);
       expect(r.out).toMatch(/^Usage: msn-web <command> \[options\]/);
-      for (const name of ['pretrain', 'export', 'eval', 'convert']) expect(r.out).toMatch(new RegExp(`^  ${name} +\\S`, 'm'));
+      for (const name of ['pretrain', 'export', 'eval', 'groups', 'convert']) expect(r.out).toMatch(new RegExp(`^  ${name} +\\S`, 'm'));
       expect(r.out).toMatch(/-v, --version/);
       expect(r.err).toBe('');
     }
@@ -212,6 +291,7 @@ describe('msn-web help, version and exit codes', () => {
       // help wins over every other mistake on the line
       export: ['export', 'only-one-positional', '--bogus', '--help'],
       'export-onnx': ['export-onnx', '-h'],
+      groups: ['groups', '--help'],
     };
     for (const [name, args] of Object.entries(forms)) {
       const r = run(args);
@@ -225,7 +305,7 @@ describe('msn-web help, version and exit codes', () => {
       }
       expect(r.out).toContain('-h, --help');
     }
-    expect(Object.keys(COMMAND_SPECS).sort()).toEqual(['convert', 'eval', 'export', 'export-onnx', 'pretrain']);
+    expect(Object.keys(COMMAND_SPECS).sort()).toEqual(['convert', 'eval', 'export', 'export-onnx', 'groups', 'pretrain']);
   });
 
   it('an unknown command or option exits 2 with a hint; a failing command exits 1 with the error kind', () => {

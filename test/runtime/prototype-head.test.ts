@@ -75,7 +75,7 @@ describe('prototype-label head on the client', () => {
     const wrong = await rejection(worker.fitHead({ features: feats, count: 3, labels: labels(3), kind: 'prototype-label' }));
     expect(wrong.name).toBe('MsnShapeError');
     expect(wrong.message).toMatch(/prototype probabilities, 8 per image/);
-    for (const names of [{ 8: 'x', 0: 'y' }, { 0: 'x' }]) {
+    for (const names of [{ 8: 'x', 0: 'y' }, { 0: 'x' }] as Record<number, string>[]) {
       expect((await rejection(worker.fitHead({ prototypeLabels: names, kind: 'prototype-label' }))).name).toBe('MsnValueError');
     }
     const hot = await rejection(worker.fitHead({ pixels: images(3), shape: shape(3), labels: labels(3), kind: 'prototype-label', temperature: 0 }));
