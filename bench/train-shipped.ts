@@ -5,7 +5,8 @@
  * card's learning curve. Wall time counts only this process's training time,
  * and carries over across resumes (stored next to the checkpoint).
  *   npx tsx bench/train-shipped.ts --config models/msn-mnist-micro/recipe.json --work <dir> [--resume]
- *     [--marks 15,30,60,120] [--stop-after-min N] [--until-step N]
+ *     [--marks 15,30,60,120] [--stop-after-min N] [--until-step N] [--workers N]
+ * One worker thread per core by default (ParallelPretrainer; --workers 1: this thread).
  * --until-step continues past the planned totalSteps (the schedules keep their
  * original horizon, 1.25 x totalSteps). --extend-to N (with --resume) replans
  * the run to N total steps.
@@ -16,6 +17,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { readIdxFolder } from '../src/data/idx-node.js';
 import { useBackend } from '../src/runtime/backend.js';
 import { Pretrainer } from '../src/pretrain/pretrainer.js';
+import { ParallelPretrainer } from '../src/pretrain/parallel-node.js';
+import { availableParallelism } from 'node:os';
 import { datasetFromPixels } from '../src/pretrain/source.js';
 import { loadCheckpointFile, saveCheckpointFile } from '../src/pretrain/checkpoint-node.js';
 import { DEFAULT_DATA_DIR } from '../src/cli/paths.js';
@@ -37,15 +40,20 @@ const loaded = resume ? await loadCheckpointFile(ckptPath) : undefined;
 // --extend-to N: continue a finished run under a longer plan (totalSteps N, horizon 1.25 N): the
 // schedules are functions of the step, so the learning rate jumps back up (a warm restart).
 if (loaded && extendTo) loaded.config = { ...loaded.config, totalSteps: Number(extendTo) };
-const p = loaded ? Pretrainer.fromCheckpoint(loaded) : Pretrainer.create(JSON.parse(readFileSync(arg('config')!, 'utf8')));
+const workers = Number(arg('workers', String(availableParallelism())));
+const opts = loaded ? undefined : JSON.parse(readFileSync(arg('config')!, 'utf8'));
+const p: Pretrainer | ParallelPretrainer =
+  workers > 1
+    ? loaded ? await ParallelPretrainer.fromCheckpoint(loaded, { workers }) : await ParallelPretrainer.create(opts, { workers })
+    : loaded ? Pretrainer.fromCheckpoint(loaded) : Pretrainer.create(opts);
 let trainedSec = resume && existsSync(clockPath) ? JSON.parse(readFileSync(clockPath, 'utf8')).trainedSec : 0;
 const log = (s: string) => console.log(`${new Date().toISOString()} ${s}`);
-log(`${resume ? 'resumed' : 'started'} at step ${p.step} (${(trainedSec / 60).toFixed(1)} min trained), total ${p.config.totalSteps} steps, batch ${p.config.batchSize}`);
+log(`${resume ? 'resumed' : 'started'} at step ${p.step} (${(trainedSec / 60).toFixed(1)} min trained), total ${p.config.totalSteps} steps, batch ${p.config.batchSize}, ${workers} worker(s)`);
 const startSec = trainedSec;
 const t0 = performance.now();
 let last = 0;
 const save = async () => {
-  await saveCheckpointFile(ckptPath, p.checkpoint());
+  await saveCheckpointFile(ckptPath, await p.readCheckpoint());
   writeFileSync(clockPath, JSON.stringify({ trainedSec, step: p.step }));
 };
 const until = untilArg ? Number(untilArg) : p.config.totalSteps;
@@ -70,4 +78,4 @@ while (p.step < until && (trainedSec - startSec) / 60 < stopAfter) {
   }
 }
 log(`stopped at step ${p.step} after ${(trainedSec / 60).toFixed(1)} min of training`);
-p.dispose();
+await p.dispose();
