@@ -33,6 +33,7 @@ export const PRETRAIN: CommandSpec = {
     seed: { type: 'string', value: 'N', help: 'seed of a new run (default: the --config file, else 0)' },
     backend: { type: 'string', value: 'NAME', default: 'wasm', help: 'wasm or cpu' },
     config: { type: 'string', value: 'FILE', help: 'JSON file of PretrainOptions for a new run (model, views, optimizer, ...)' },
+    workers: { type: 'string', value: 'N', help: 'worker threads sharing each batch (default: one per core that divides the batch; 1: this thread)' },
   },
   examples: [
     '--data ./images --preset micro-p4-28 --steps 2000 --batch-size 64 --out run.msnckpt',

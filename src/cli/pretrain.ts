@@ -2,18 +2,20 @@
  * msn-web pretrain --data <IDX folder | image folder> [--preset micro-p4-28]
  *   [--steps N | --epochs N] [--batch-size 64] [--total-steps N] [--resume ckpt]
  *   [--out ckpt.msnckpt] [--checkpoint-every 200] [--seed 0] [--backend wasm|cpu]
- *   [--config options.json]
+ *   [--config options.json] [--workers N]
  * The options are declared in PRETRAIN (see args.ts; `--help` prints them).
  * On a TTY one progress line (step/total, %, img/s, ETA; at most 100
  * columns), otherwise a log line at the first step and then about every 5 s.
  * Ctrl-C stops at a step boundary and writes the checkpoint.
  */
 import { readFileSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { MsnConfigError } from '../errors.js';
 import { useBackend } from '../runtime/backend.js';
 import { Pretrainer } from '../pretrain/pretrainer.js';
+import { ParallelPretrainer } from '../pretrain/parallel-node.js';
 import { loadCheckpointFile, saveCheckpointFile } from '../pretrain/checkpoint-node.js';
 import { PretrainOptions } from '../pretrain/config.js';
 import { loadImageFolder } from '../data/folder-node.js';
@@ -40,6 +42,7 @@ export async function pretrainCommand(argv: string[]): Promise<void> {
   const totalArg = args.int('total-steps', 1);
   const seedArg = args.int('seed', 0);
   const backend = args.choice('backend', BACKENDS)!;
+  const workersArg = args.int('workers', 1);
   const resume = args.string('resume');
   if (resume) {
     const setOnly = ['preset', 'batch-size', 'total-steps', 'seed', 'config'].filter((k) => args.has(k));
@@ -56,29 +59,39 @@ export async function pretrainCommand(argv: string[]): Promise<void> {
   tf.env().set('PROD', true);
   await useBackend(backend);
   const dataset = await loadImageFolder(data);
-  let p: Pretrainer;
-  if (resume) {
-    p = Pretrainer.fromCheckpoint(await loadCheckpointFile(resume));
-    // Continuing past the run's plan starts a new segment (warm-up, cosine, EMA ramp over these steps).
-    const want = stepsArg ?? (epochsArg !== undefined ? epochsArg * Math.floor(dataset.count / p.config.batchSize) : undefined);
-    const replanned = want !== undefined && want > 0 && p.planSteps(want);
-    console.error(`resumed ${resume} at step ${p.step}${replanned ? `; new plan of ${want} steps from here` : ''}`);
-  } else {
+  const ckpt = resume ? await loadCheckpointFile(resume) : undefined;
+  let opts: PretrainOptions = {};
+  if (!ckpt) {
     const config = args.string('config');
     const fileOpts: PretrainOptions = config ? JSON.parse(readFileSync(config, 'utf8')) : {};
     const batchSize = batchArg ?? fileOpts.batchSize ?? 64;
     const perEpoch = Math.floor(dataset.count / batchSize);
     const planned = totalArg ?? (epochsArg !== undefined ? epochsArg * perEpoch : stepsArg) ?? fileOpts.totalSteps ?? 1000;
-    p = Pretrainer.create({
-      ...fileOpts, preset: args.string('preset') ?? fileOpts.preset, batchSize, totalSteps: planned,
-      seed: seedArg ?? fileOpts.seed ?? 0,
-    });
+    opts = { ...fileOpts, preset: args.string('preset') ?? fileOpts.preset, batchSize, totalSteps: planned, seed: seedArg ?? fileOpts.seed ?? 0 };
   }
+  const batch = ckpt?.config.batchSize ?? opts.batchSize!;
+  const workers = workersArg ?? defaultWorkers(batch);
+  if (batch % workers !== 0 || batch / workers < 2) {
+    throw new MsnUsageError(`--workers ${workers} cannot split a batch of ${batch}: use a divisor of ${batch} that leaves at least 2 images per worker.`);
+  }
+  let p: Pretrainer | ParallelPretrainer;
+  if (workers > 1) {
+    p = ckpt ? await ParallelPretrainer.fromCheckpoint(ckpt, { workers, backend }) : await ParallelPretrainer.create(opts, { workers, backend });
+  } else {
+    p = ckpt ? Pretrainer.fromCheckpoint(ckpt) : Pretrainer.create(opts);
+  }
+  if (resume) {
+    // Continuing past the run's plan starts a new segment (warm-up, cosine, EMA ramp over these steps).
+    const want = stepsArg ?? (epochsArg !== undefined ? epochsArg * Math.floor(dataset.count / p.config.batchSize) : undefined);
+    const replanned = want !== undefined && want > 0 && (await p.planSteps(want));
+    console.error(`resumed ${resume} at step ${p.step}${replanned ? `; new plan of ${want} steps from here` : ''}`);
+  }
+  if (workers > 1) console.error(`${workers} worker threads, ${batch / workers} images each per step (--workers 1: one thread)`);
   const cfg = p.config;
   try {
-    checkTrainBatch(cfg.model, cfg.views, cfg.batchSize);
+    checkTrainBatch(cfg.model, cfg.views, cfg.batchSize / workers); // each worker has its own heap
   } catch (e) {
-    p.dispose();
+    await p.dispose();
     throw e;
   }
   if (cfg.model.imgSize !== dataset.height || dataset.height !== dataset.width) {
@@ -101,10 +114,16 @@ export async function pretrainCommand(argv: string[]): Promise<void> {
   } catch (e) {
     progress.finish();
     if ((e as Error).name === 'AbortError') {
-      await saveCheckpointFile(out, p.checkpoint());
+      await saveCheckpointFile(out, await p.readCheckpoint());
       console.error(`stopped; checkpoint ${out} (step ${p.step}). Resume with --resume ${out}`);
     } else throw e;
   } finally {
-    p.dispose();
+    await p.dispose();
   }
+}
+
+/** One worker per core, as many as split the batch evenly with at least 2 images each. */
+function defaultWorkers(batch: number): number {
+  for (let w = availableParallelism(); w > 1; w--) if (batch % w === 0 && batch / w >= 2) return w;
+  return 1;
 }

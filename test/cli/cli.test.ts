@@ -164,6 +164,21 @@ describe('msn-web CLI', () => {
     expect(header).toMatch(/"totalSteps":3/);
     expect(cliErr(['pretrain', '--data', data, '--resume', ckpt, '--batch-size', '4'], 2)).toMatch(/--batch-size set up a new run/);
   });
+
+  it('--workers splits each batch over worker threads; one that cannot split it is a usage error', () => {
+    const data = idxFolder();
+    const ckpt = join(mkdtempSync(join(tmpdir(), 'msn-workers-')), 'run.msnckpt');
+    const base = ['pretrain', '--data', data, '--preset', 'micro-p4-28', '--batch-size', '8', '--out', ckpt];
+    const two = cli([...base, '--steps', '2', '--workers', '2']);
+    expect(two.err).toMatch(/^2 worker threads, 4 images each per step/m);
+    expect(two.err).toMatch(/^done: 2 steps/m);
+    // a resumed run keeps its batch; the workers are chosen again (here: one thread)
+    const one = cli(['pretrain', '--data', data, '--resume', ckpt, '--steps', '1', '--workers', '1', '--out', ckpt]);
+    expect(one.err).not.toMatch(/worker threads/);
+    expect(one.err).toMatch(/^step 3\//m);
+    expect(cliErr([...base, '--steps', '1', '--workers', '3'], 2)).toMatch(/--workers 3 cannot split a batch of 8/);
+    expect(cliErr([...base, '--steps', '1', '--workers', '0'], 2)).toMatch(/--workers must be an integer >= 1/);
+  });
 });
 
 describe('msn-web export-onnx', () => {
