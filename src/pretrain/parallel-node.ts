@@ -191,6 +191,8 @@ export class ParallelPretrainer {
     if (this.disposed) return;
     this.disposed = true;
     breakGroup(this.buffer);
+    const gone = new MsnWorkerError('The parallel pretrainer was disposed during this call; resume from the last checkpoint.');
+    for (const f of this.onBroken) f(gone); // a pending fit() rejects instead of waiting on terminated workers
     await Promise.all(this.members.map((m) => m.worker.terminate()));
   }
 

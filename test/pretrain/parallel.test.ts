@@ -230,6 +230,12 @@ describe('ParallelPretrainer (worker_threads, wasm)', () => {
     await resumed.dispose();
   }, 60_000);
 
+  it('dispose() during fit() rejects the pending call instead of leaving it waiting', async () => {
+    const run = await ParallelPretrainer.create(OPTS, { workers: 2 });
+    const pending = run.fit(data, { steps: 200, onProgress: (e) => void (e.step === 2 && run.dispose()) });
+    await expect(pending).rejects.toMatchObject({ name: 'MsnWorkerError', message: expect.stringMatching(/disposed during this call/) });
+  }, 60_000);
+
   it('refuses what it cannot split or share, before any work', async () => {
     await expect(ParallelPretrainer.create(OPTS, { workers: 0 })).rejects.toMatchObject({ name: 'MsnValueError' });
     await expect(ParallelPretrainer.create({ ...OPTS, batchSize: 6 }, { workers: 4 })).rejects.toMatchObject({
