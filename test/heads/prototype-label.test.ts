@@ -22,7 +22,7 @@ import {
 import { errorName, gaussian, prng } from './helpers.js';
 
 const fp = 'sha256:prototype-test';
-/** 5 labelled images over K = 4 prototypes: 0 gets a, a; 1 gets b, a, b; 2 and 3 get none. */
+/** 5 labelled images over K = 4 prototypes: 0 is the choice of a, a; 1 of b, a, b; 2 and 3 of none. */
 const labelled = {
   data: Float32Array.from([
     0.7, 0.1, 0.1, 0.1, //
@@ -35,43 +35,46 @@ const labelled = {
   dim: 4,
 };
 const labels = ['a', 'a', 'b', 'a', 'b'];
-/** q sits on unlabelled prototype 2; r on prototype 1. */
+/** q sits on prototype 2, which no labelled image chose; r on prototype 1. */
 const queries = { data: Float32Array.from([0.1, 0.2, 0.6, 0.1, 0.05, 0.9, 0.025, 0.025]), count: 2, dim: 4 };
 // Inputs and outputs are float32: agreement to 1e-6 is float32 rounding of values near 0.5.
 const F32 = 6;
 
 describe('prototype-label head', () => {
   const head = fitPrototypeLabelHead(labelled, labels, { encoderFingerprint: fp });
+  // Tier 2 rows (prototypes no image chose): each image votes with its probability there.
+  const row2 = [0.1 + 0.1 + 0.2, 0.05 + 0.2].map((v) => v / 0.65); // a: images 1, 2, 4; b: images 3, 5
+  const row3 = [0.1 + 0.1 + 0.1, 0.05 + 0.1].map((v) => v / 0.45);
 
-  it('maps each prototype to the vote shares of the labelled images assigned to it', () => {
+  it('gives a chosen prototype the vote shares of its images, any other the assignment-weighted vote of all', () => {
     expect(head.kind).toBe('prototype-label');
     expect(head.classes).toEqual(['a', 'b']);
     expect(head.numPrototypes).toBe(4);
     expect(head.temperature).toBe(0.1);
-    expect(head.labelledPrototypes()).toEqual([0, 1]);
-    const expected = [1, 0, 1 / 3, 2 / 3, 0, 0, 0, 0];
+    const expected = [1, 0, 1 / 3, 2 / 3, ...row2, ...row3];
     head.labelMap.forEach((v, i) => expect(v).toBeCloseTo(expected[i], F32));
+    // Tier 1 wins where it applies: prototype 0 is the one 'a' image's choice, so it is 'a',
+    // although the three 'b' images put more weight on it (0.9 against 0.4).
+    const rows = Float32Array.from([0.4, 0.3, 0.3, 0, ...[0, 1, 2].flatMap(() => [0.3, 0.5, 0.1, 0.1])]);
+    const tiers = fitPrototypeLabelHead({ data: rows, count: 4, dim: 4 }, ['a', 'b', 'b', 'b'], { encoderFingerprint: fp });
+    [1, 0, 0, 1, 0.5, 0.5, 0, 1].forEach((v, i) => expect(tiers.labelMap[i]).toBeCloseTo(v, F32));
   });
 
-  it('predicts the assignment-weighted vote, the unlabelled share spread evenly', () => {
+  it('predicts the assignment-weighted vote of the prototypes', () => {
     const p = head.predict(queries);
-    // q: a = 0.1 + 0.2/3, b = 0.2 * 2/3, unlabelled 0.7 -> +0.35 each; r: a = 0.05 + 0.3, b = 0.6, +0.025 each
-    const expected = [0.1 + 0.2 / 3 + 0.35, (0.2 * 2) / 3 + 0.35, 0.05 + 0.3 + 0.025, 0.6 + 0.025];
+    const vote = (a: number[]) => [0, 1].map((c) => a[0] * [1, 0][c] + a[1] * [1 / 3, 2 / 3][c] + a[2] * row2[c] + a[3] * row3[c]);
+    const expected = [...vote([0.1, 0.2, 0.6, 0.1]), ...vote([0.05, 0.9, 0.025, 0.025])];
     p.probabilities.forEach((v, i) => expect(v).toBeCloseTo(expected[i], F32));
     expect(p.labels).toEqual(['a', 'b']);
-    // The spread share never changes the class: without it q's vote is a (0.167 vs 0.133) too.
-    expect(Array.from(p.topIndex)).toEqual([0, 1]);
+    expect(Array.from(p.topProbability)).toEqual([p.probabilities[0], p.probabilities[3]]);
   });
 
-  it('rejects images that sit on unlabelled prototypes with unknownThreshold', () => {
-    expect(head.predict(queries, { unknownThreshold: 0.6 }).labels).toEqual(['unknown', 'b']);
-    const strict = fitPrototypeLabelHead(labelled, labels, { encoderFingerprint: fp, unknownThreshold: 0.6, unknownLabel: '?' });
-    expect(strict.predict(queries).labels).toEqual(['?', 'b']);
-    expect(strict.predict(queries, { unknownThreshold: 0 }).labels).toEqual(['a', 'b']);
-    // All of an image on unlabelled prototypes: uniform, so any threshold above 1/C rejects it.
-    const away = head.predict({ data: Float32Array.from([0, 0, 0.5, 0.5]), count: 1, dim: 4 }, { unknownThreshold: 0.51 });
-    expect(Array.from(away.probabilities)).toEqual([0.5, 0.5]);
-    expect(away.labels).toEqual(['unknown']);
+  it('rejects low-confidence images with unknownThreshold', () => {
+    const sure = { data: Float32Array.from([...queries.data, 0.9, 0.05, 0.03, 0.02]), count: 3, dim: 4 };
+    expect(head.predict(sure, { unknownThreshold: 0.7 }).labels).toEqual(['unknown', 'unknown', 'a']);
+    const strict = fitPrototypeLabelHead(labelled, labels, { encoderFingerprint: fp, unknownThreshold: 0.7, unknownLabel: '?' });
+    expect(strict.predict(sure).labels).toEqual(['?', '?', 'a']);
+    expect(strict.predict(sure, { unknownThreshold: 0 }).labels).toEqual(['a', 'b', 'a']);
   });
 
   it('builds from named prototypes (object or Map), classes by ascending prototype id', () => {
@@ -79,9 +82,15 @@ describe('prototype-label head', () => {
     expect(named.classes).toEqual(['one', 'seven']);
     expect(Array.from(named.labelMap)).toEqual([0, 0, 1, 0, 0, 1, 0, 1]);
     expect(named.temperature).toBe(0.2);
+    // Prototype 0 is nobody's: its share is spread evenly, which lowers the confidence but not the class.
     const p = named.predict({ data: Float32Array.from([0.1, 0.1, 0.4, 0.4]), count: 1, dim: 4 });
     expect(p.probabilities[1]).toBeCloseTo(0.8 + 0.05, F32);
     expect(p.labels).toEqual(['seven']);
+    // All of an image on unnamed prototypes: uniform, so any threshold above 1/C rejects it.
+    const away = named.predict({ data: Float32Array.from([1, 0, 0, 0]), count: 1, dim: 4 }, { unknownThreshold: 0.51 });
+    expect(Array.from(away.probabilities)).toEqual([0.5, 0.5]);
+    expect(away.labels).toEqual(['unknown']);
+    expect(named.predict({ data: Float32Array.from([0.1, 0, 0, 0.9]), count: 1, dim: 4 }, { unknownThreshold: 0.51 }).labels).toEqual(['seven']);
     const fromMap = prototypeLabelHeadFromNames(new Map([[1, 'one'], [2, 'seven'], [3, 'seven']]), { encoderFingerprint: fp, numPrototypes: 4 });
     expect(Array.from(fromMap.labelMap)).toEqual(Array.from(named.labelMap));
     const o = { encoderFingerprint: fp, numPrototypes: 4 };
@@ -211,9 +220,10 @@ describe('prototype-label head on clustered assignments', () => {
     const head = fitPrototypeLabelHead(train.m, train.y, { encoderFingerprint: fp });
     const p = head.predict(test.m);
     const acc = p.labels.filter((l, i) => l === test.y[i]).length / test.y.length;
-    // Chance is 1/3; with 6 labelled images at most 6 of 12 prototypes are labelled, and the
-    // unlabelled ones still decide through the rest of the assignment. Measured: 0.76 with seed 5.
-    expect(acc).toBeGreaterThan(0.7);
+    // Chance is 1/3. With 6 labelled images at most 6 of the 12 prototypes are an image's choice; the
+    // others take the assignment-weighted vote. Measured: 0.843 (pure JS, seeded: the same everywhere);
+    // 0.76 when those prototypes were left unlabelled, so the bound also pins the second tier.
+    expect(acc).toBeGreaterThan(0.8);
   });
 });
 

@@ -121,9 +121,9 @@ describe('prototype-label head with the shipped model', () => {
     const p = await msn.predict(id, { pixels: test.images.slice(0, n * 784), shape: shape(n, 28) });
     const acc = p.labels.filter((l, i) => l === String(test.labels[i])).length / n;
     console.log(`prototype-label head, 10 labelled images per digit: ${(acc * 100).toFixed(1)}% on ${n} MNIST test images`);
-    // Measured 90.6% on wasm (chance: 10%). The inputs are fixed, so the bound's margin only has to
+    // Measured 91.8% on wasm (chance: 10%). The inputs are fixed, so the bound's margin only has to
     // cover rounding differences between backends, which can flip a few near-tied images.
-    expect(acc).toBeGreaterThanOrEqual(0.88);
+    expect(acc).toBeGreaterThanOrEqual(0.9);
     await msn.dispose();
   });
 });
