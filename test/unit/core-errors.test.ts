@@ -82,7 +82,7 @@ describe('input validation', () => {
     throwsNamed(() => makeSchedules({ totalSteps: 0 } as never), 'MsnConfigError', /totalSteps/);
     tf.tidy(() => {
       throwsNamed(() => msnTargets(tf.zeros([2, 8]) as tf.Tensor2D, tf.zeros([4, 7]) as tf.Tensor2D, OFFICIAL_LOSS), 'MsnShapeError', /same d/);
-      const t = tf.ones([3, 4]).div(4) as tf.Tensor2D;
+      const t = tf.div(tf.ones([3, 4]), 4) as tf.Tensor2D;
       throwsNamed(() => msnLossTerms(tf.zeros([7, 8]) as tf.Tensor2D, tf.zeros([4, 8]) as tf.Tensor2D, t, OFFICIAL_LOSS), 'MsnShapeError', /M\*B/);
       throwsNamed(() => msnTargets(tf.zeros([2, 8]) as tf.Tensor2D, tf.zeros([4, 8]) as tf.Tensor2D, { ...OFFICIAL_LOSS, tau: 0 }), 'MsnConfigError', /tau/);
     });
