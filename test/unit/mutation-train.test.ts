@@ -305,10 +305,14 @@ describe('AdamW', () => {
       expectIdentical(now.moments[n].m, good.moments[n].m, `${n} m`);
       expectIdentical(now.moments[n].v, good.moments[n].v, `${n} v`);
     }
-    // A fitting state is taken whole.
+    // A fitting state is taken whole; step 0 (a state saved before the first update) is valid.
     opt.setState({ step: 7, moments: zeros });
     expect(opt.stepCount).toBe(7);
     expect(Array.from(opt.getState().moments.a.m)).toEqual([0, 0, 0]);
+    opt.setState(good);
+    expectIdentical(opt.getState().moments.b.v, good.moments.b.v, 'b v after restoring');
+    opt.setState({ step: 0, moments: zeros });
+    expect(opt.stepCount).toBe(0);
     dispose();
     expect(tf.memory().numTensors).toBe(before);
   });
