@@ -21,7 +21,7 @@ import { ParallelPretrainer } from '../src/pretrain/parallel-node.js';
 import { availableParallelism } from 'node:os';
 import { datasetFromPixels } from '../src/pretrain/source.js';
 import { loadCheckpointFile, saveCheckpointFile } from '../src/pretrain/checkpoint-node.js';
-import { DEFAULT_DATA_DIR } from '../src/cli/paths.js';
+import { defaultDataDir } from '../src/cli/paths.js';
 
 const arg = (n: string, d?: string) => (process.argv.includes(`--${n}`) ? process.argv[process.argv.indexOf(`--${n}`) + 1] : d);
 const work = arg('work', 'models/work')!;
@@ -32,7 +32,7 @@ const stopAfter = Number(arg('stop-after-min', 'Infinity'));
 const untilArg = arg('until-step');
 tf.env().set('PROD', true);
 await useBackend('wasm');
-const mnist = readIdxFolder(DEFAULT_DATA_DIR);
+const mnist = readIdxFolder(defaultDataDir('bench/train-shipped.ts'));
 const train = datasetFromPixels(mnist.train.images, mnist.train.count, 28, 28, 1);
 const resume = process.argv.includes('--resume') && existsSync(ckptPath);
 const extendTo = arg('extend-to');

