@@ -28,6 +28,7 @@ export const PRETRAIN: CommandSpec = {
     'batch-size': { type: 'string', value: 'N', help: 'images per step of a new run (default: the --config file, else 64)' },
     'total-steps': { type: 'string', value: 'N', help: 'length of the schedules of a new run (default: --steps/--epochs, else 1000)' },
     resume: { type: 'string', value: 'CKPT', help: 'continue from this checkpoint (keeps its model, batch size, seed and plan)' },
+    from: { type: 'string', value: 'MODEL', help: "start a new run from a model's weights and prototypes: a model folder (msn-web export) or a shipped model's name" },
     out: { type: 'string', value: 'CKPT', default: 'msn-checkpoint.msnckpt', help: 'checkpoint file to write; its folder must exist' },
     'checkpoint-every': { type: 'string', value: 'N', default: '200', help: 'also write the checkpoint every N steps (0: only at the end)' },
     seed: { type: 'string', value: 'N', help: 'seed of a new run (default: the --config file, else 0)' },
@@ -38,6 +39,7 @@ export const PRETRAIN: CommandSpec = {
   examples: [
     '--data ./images --preset micro-p4-28 --steps 2000 --batch-size 64 --out run.msnckpt',
     '--data ./images --resume run.msnckpt --steps 500 --out run.msnckpt',
+    '--data ./my-digits --from msn-mnist-micro --steps 300 --batch-size 32 --out tuned.msnckpt',
   ],
 };
 

@@ -2,11 +2,14 @@
  * msn-web pretrain --data <IDX folder | image folder> [--preset micro-p4-28]
  *   [--steps N | --epochs N] [--batch-size 64] [--total-steps N] [--resume ckpt]
  *   [--out ckpt.msnckpt] [--checkpoint-every 200] [--seed 0] [--backend wasm|cpu]
- *   [--config options.json] [--workers N]
+ *   [--config options.json] [--workers N] [--from <model folder | shipped model name>]
  * The options are declared in PRETRAIN (see args.ts; `--help` prints them).
  * On a TTY one progress line (step/total, %, img/s, ETA; at most 100
  * columns), otherwise a log line at the first step and then about every 5 s.
- * Ctrl-C stops at a step boundary and writes the checkpoint.
+ * Ctrl-C stops at a step boundary and writes the checkpoint. --from starts a
+ * new run from a model's weights and prototypes (its architecture and
+ * preprocessing; the rest as for a new run), as createMsn's pretrain() does
+ * from the model it loaded.
  */
 import { readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -20,6 +23,11 @@ import { loadCheckpointFile, saveCheckpointFile } from '../pretrain/checkpoint-n
 import { PretrainOptions } from '../pretrain/config.js';
 import { loadImageFolder } from '../data/folder-node.js';
 import { checkTrainBatch } from '../runtime/resources.js';
+import { preprocessOf } from '../runtime/model-source.js';
+import { loadModelFromDirectory } from '../io/model-loader-node.js';
+import { initPrototypes } from '../model/params.js';
+import type { ModelData } from '../io/model-format.js';
+import { modelDirOf } from './paths.js';
 import { MsnUsageError, parseCommand, usage } from './args.js';
 import { BACKENDS, PRETRAIN } from './commands.js';
 import { ProgressReporter } from './progress.js';
@@ -44,6 +52,9 @@ export async function pretrainCommand(argv: string[]): Promise<void> {
   const backend = args.choice('backend', BACKENDS)!;
   const workersArg = args.int('workers', 1);
   const resume = args.string('resume');
+  const from = args.string('from');
+  if (from && resume) throw new MsnUsageError('Pass --from (a new run from a model) or --resume (continue a checkpoint), not both.');
+  if (from && args.has('preset')) throw new MsnUsageError(`--from takes the model's architecture from ${from}; drop --preset.`);
   if (resume) {
     const setOnly = ['preset', 'batch-size', 'total-steps', 'seed', 'config'].filter((k) => args.has(k));
     if (setOnly.length) throw new MsnUsageError(`${setOnly.map((k) => '--' + k).join(', ')} set up a new run; a resumed run keeps its own. Drop them or start a new run.`);
@@ -60,15 +71,23 @@ export async function pretrainCommand(argv: string[]): Promise<void> {
   await useBackend(backend);
   const dataset = await loadImageFolder(data);
   const ckpt = resume ? await loadCheckpointFile(resume) : undefined;
+  const init: ModelData | undefined = from ? await loadModelFromDirectory(modelDirOf(from)) : undefined;
   let opts: PretrainOptions = {};
   if (!ckpt) {
     const config = args.string('config');
     const fileOpts: PretrainOptions = config ? JSON.parse(readFileSync(config, 'utf8')) : {};
+    if (init && (fileOpts.model !== undefined || fileOpts.preset !== undefined)) {
+      throw new MsnUsageError(`--config ${config} sets 'model'/'preset', but --from takes the model from ${from}; remove them from the file.`);
+    }
     const batchSize = batchArg ?? fileOpts.batchSize ?? 64;
     const perEpoch = Math.floor(dataset.count / batchSize);
     const planned = totalArg ?? (epochsArg !== undefined ? epochsArg * perEpoch : stepsArg) ?? fileOpts.totalSteps ?? 1000;
     opts = { ...fileOpts, preset: args.string('preset') ?? fileOpts.preset, batchSize, totalSteps: planned, seed: seedArg ?? fileOpts.seed ?? 0 };
+    // From a model: its architecture, and views normalised with its mean/std (what its features expect).
+    if (init) opts = { ...opts, preset: undefined, model: init.config, views: { ...fileOpts.views, ...preprocessOf(init) } };
   }
+  // A model without prototypes (e.g. converted from a released encoder) gets fresh ones, as a new run would.
+  const initPrototypesOf = (m: ModelData) => m.prototypes ?? initPrototypes(m.config, opts.seed! + 1);
   const batch = ckpt?.config.batchSize ?? opts.batchSize!;
   const workers = workersArg ?? defaultWorkers(batch);
   if (batch % workers !== 0 || batch / workers < 2) {
@@ -76,9 +95,16 @@ export async function pretrainCommand(argv: string[]): Promise<void> {
   }
   let p: Pretrainer | ParallelPretrainer;
   if (workers > 1) {
-    p = ckpt ? await ParallelPretrainer.fromCheckpoint(ckpt, { workers, backend }) : await ParallelPretrainer.create(opts, { workers, backend });
+    const par = { workers, backend };
+    if (ckpt) p = await ParallelPretrainer.fromCheckpoint(ckpt, par);
+    else if (init) p = await ParallelPretrainer.fromWeights(opts, init, initPrototypesOf(init), 0, par);
+    else p = await ParallelPretrainer.create(opts, par);
   } else {
-    p = ckpt ? Pretrainer.fromCheckpoint(ckpt) : Pretrainer.create(opts);
+    p = ckpt ? Pretrainer.fromCheckpoint(ckpt) : init ? Pretrainer.fromWeights(opts, init, initPrototypesOf(init)) : Pretrainer.create(opts);
+  }
+  if (init) {
+    const c = init.config;
+    console.error(`from ${from}: ${c.imgSize} px, width ${c.embedDim}, depth ${c.depth}, ${c.numPrototypes} prototypes; a new run of ${p.config.totalSteps} planned steps from its weights`);
   }
   if (resume) {
     // Continuing past the run's plan starts a new segment (warm-up, cosine, EMA ramp over these steps).

@@ -19,6 +19,9 @@ import { ProgressReporter, formatDuration, logLine, progressLine } from '../../s
 import { contactSheet } from '../../src/cli/contact-sheet.js';
 import { PNG } from 'pngjs';
 import type { ProgressEvent } from '../../src/pretrain/pretrainer.js';
+import { loadModelFromDirectory } from '../../src/io/model-loader-node.js';
+import { initWeights } from '../../src/model/params.js';
+import type { ModelData } from '../../src/io/model-format.js';
 
 const root = join(import.meta.dirname, '..', '..');
 interface Run {
@@ -178,6 +181,53 @@ describe('msn-web CLI', () => {
     expect(one.err).toMatch(/^step 3\//m);
     expect(cliErr([...base, '--steps', '1', '--workers', '3'], 2)).toMatch(/--workers 3 cannot split a batch of 8/);
     expect(cliErr([...base, '--steps', '1', '--workers', '0'], 2)).toMatch(/--workers must be an integer >= 1/);
+  });
+});
+
+describe('msn-web pretrain --from', () => {
+  /** Relative L2 distance between two models' parameters (all tensors together). */
+  function distance(a: ModelData, b: ModelData): number {
+    let num = 0;
+    let den = 0;
+    for (const [name, t] of Object.entries(b.params)) {
+      const u = a.params[name].data;
+      for (let i = 0; i < t.data.length; i++) {
+        num += (u[i] - t.data[i]) ** 2;
+        den += t.data[i] ** 2;
+      }
+    }
+    return Math.sqrt(num / den);
+  }
+
+  it('starts a new run from the shipped model (by name) or an exported model folder, in one thread or in workers', async () => {
+    const data = idxFolder();
+    const work = mkdtempSync(join(tmpdir(), 'msn-from-'));
+    const ckpt = join(work, 'tuned.msnckpt');
+    const base = ['pretrain', '--data', data, '--steps', '1', '--batch-size', '8', '--out', ckpt];
+    const first = cli([...base, '--from', 'msn-mnist-micro', '--workers', '1']);
+    expect(first.err).toMatch(/^from msn-mnist-micro: 28 px, width 96, depth 4, 64 prototypes; a new run of 1 planned steps from its weights$/m);
+    expect(first.err).toMatch(/^done: 1 steps/m);
+    const tunedDir = join(work, 'tuned');
+    cli(['export', ckpt, tunedDir]);
+    const shipped = await loadModelFromDirectory(join(root, 'models/msn-mnist-micro'));
+    const tuned = await loadModelFromDirectory(tunedDir);
+    expect(tuned.config).toEqual(shipped.config);
+    expect(tuned.meta.preprocess).toEqual(shipped.meta.preprocess);
+    // One step later the target encoder is the shipped one moved a little; a fresh init is nowhere near it.
+    const moved = distance(tuned, shipped);
+    expect(moved).toBeGreaterThan(0);
+    expect(moved).toBeLessThan(0.01);
+    expect(distance({ ...shipped, ...initWeights(shipped.config, 0) }, shipped)).toBeGreaterThan(0.5);
+    // From the exported folder, in two worker threads: again a new run (step 1 of 1), from the tuned weights.
+    const again = cli([...base, '--from', tunedDir, '--workers', '2']);
+    expect(again.err).toMatch(/^from .*tuned: 28 px, width 96/m);
+    expect(again.err).toMatch(/^2 worker threads/m);
+    cli(['export', ckpt, join(work, 'again')]);
+    expect(distance(await loadModelFromDirectory(join(work, 'again')), tuned)).toBeLessThan(0.01);
+    // Conflicts are usage errors; a missing model is an error naming it.
+    expect(cliErr([...base, '--from', 'msn-mnist-micro', '--resume', ckpt], 2)).toMatch(/Pass --from \(a new run from a model\) or --resume/);
+    expect(cliErr([...base, '--from', 'msn-mnist-micro', '--preset', 'micro-p4-28'], 2)).toMatch(/drop --preset/);
+    expect(cliErr([...base, '--from', join(work, 'missing')], 1)).toMatch(/missing/);
   });
 });
 
