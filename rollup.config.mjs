@@ -3,7 +3,8 @@
 //     for the Node builds (see `tfjsGradients`).
 //  1. library: dist/index.js, dist/core.js (+ chunks, types). TensorFlow.js and
 //     comlink stay external (the app's bundler or Node resolves them).
-//  2. dist/worker/msn.node-worker.js: the Node worker_threads entry (tfjs external).
+//  2. dist/worker/msn.node-worker.js: the Node worker_threads entry (tfjs external);
+//     dist/worker/msn.train-worker.js: a data-parallel pretraining replica.
 //  3. dist/worker/msn.worker.js: the browser module worker with TensorFlow.js
 //     bundled in (cpu + wasm; webgpu and the training code load as chunks on
 //     demand), plus the three tfjs .wasm files next to it.
@@ -239,6 +240,13 @@ export default [
   },
   {
     input: { 'msn.node-worker': 'workers/msn.node-worker.ts' },
+    external,
+    output: { dir: 'dist/worker', format: 'es', entryFileNames: '[name].js', inlineDynamicImports: true },
+    plugins: [tfjsGradients('node'), nodeResolve(), tsNoDecl('dist/worker')],
+  },
+  {
+    // A replica of data-parallel pretraining (src/pretrain/parallel-node.ts finds it next to dist/node.js and dist/cli/main.js).
+    input: { 'msn.train-worker': 'workers/msn.train-worker.ts' },
     external,
     output: { dir: 'dist/worker', format: 'es', entryFileNames: '[name].js', inlineDynamicImports: true },
     plugins: [tfjsGradients('node'), nodeResolve(), tsNoDecl('dist/worker')],

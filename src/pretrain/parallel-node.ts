@@ -277,15 +277,17 @@ function asError(e: unknown): Error {
 function spawnReplica(): Member {
   const built = [new URL('./worker/msn.train-worker.js', import.meta.url), new URL('../worker/msn.train-worker.js', import.meta.url)];
   const found = built.find((u) => u.protocol === 'file:' && existsSync(fileURLToPath(u)));
+  // Workers inherit Node's flags; --input-type (node --input-type=module -e ...) is refused for file entries.
+  const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
   let worker: Worker;
   if (found) {
-    worker = new Worker(found);
+    worker = new Worker(found, { execArgv });
   } else {
     const source = new URL('../../workers/msn.train-worker.ts', import.meta.url);
     if (!existsSync(fileURLToPath(source))) throw new MsnWorkerError('Cannot find msn.train-worker.js next to msn-web; reinstall the package.');
     const tsx = import.meta.resolve('tsx/esm/api'); // the ESM entry (createRequire would give the CommonJS one)
     const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(source.href)}); });`;
-    worker = new Worker(boot, { eval: true });
+    worker = new Worker(boot, { eval: true, execArgv });
   }
   return { worker, api: Comlink.wrap<Replica>(nodeEndpoint(worker as unknown as Parameters<typeof nodeEndpoint>[0])) };
 }

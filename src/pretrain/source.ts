@@ -93,8 +93,9 @@ export interface PixelData {
  * read without copying; undefined for datasets that are not in memory.
  */
 export function sharedPixelData(ds: ImageDataset): PixelData | undefined {
-  if (!(ds instanceof PixelDataset)) return undefined;
-  const src = ds.pixels;
+  // By shape, not instanceof: msn-web and msn-web/node are separate bundles, each with its own class.
+  const src = (ds as Partial<PixelDataset>).pixels;
+  if (!(src instanceof Uint8Array || src instanceof Float32Array) || src.length !== ds.count * ds.height * ds.width * ds.channels) return undefined;
   const shared = new SharedArrayBuffer(src.byteLength);
   const pixels = src instanceof Uint8Array ? new Uint8Array(shared) : new Float32Array(shared);
   pixels.set(src);

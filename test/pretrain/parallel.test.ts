@@ -4,7 +4,8 @@
  * dying worker, abort, memory and bad input. Real worker_threads, real
  * shared memory, tfjs-wasm in every worker.
  */
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -234,6 +235,22 @@ describe('ParallelPretrainer (worker_threads, wasm)', () => {
     const run = await ParallelPretrainer.create(OPTS, { workers: 2 });
     const pending = run.fit(data, { steps: 200, onProgress: (e) => void (e.step === 2 && run.dispose()) });
     await expect(pending).rejects.toMatchObject({ name: 'MsnWorkerError', message: expect.stringMatching(/disposed during this call/) });
+  }, 60_000);
+
+  it('the built library (dist/node.js) starts its replicas from dist/worker/msn.train-worker.js', () => {
+    // npm test builds dist/ before vitest runs; from source, the workers run under tsx instead.
+    expect(existsSync('dist/worker/msn.train-worker.js')).toBe(true);
+    const script = `
+      import { ParallelPretrainer } from './dist/node.js';
+      import { datasetFromPixels } from './dist/index.js';
+      const px = new Uint8Array(16 * 16 * 16).map((_, i) => (i * 37) % 256);
+      const run = await ParallelPretrainer.create(${JSON.stringify(OPTS)}, { workers: 2 });
+      const s = await run.fit(datasetFromPixels(px, 16, 16, 16, 1), { steps: 2 });
+      console.log(JSON.stringify({ steps: s.steps, step: run.step }));
+      await run.dispose();`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.stderr).not.toMatch(/Error/);
+    expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toEqual({ steps: 2, step: 2 });
   }, 60_000);
 
   it('refuses what it cannot split or share, before any work', async () => {
