@@ -13,5 +13,8 @@
  */
 export * from './errors.js';
 export { createMsn } from './runtime/client.js';
+// IndexedDB storage has no tfjs in it, so a page can keep checkpoints and heads without the engine's bundle.
+export { createIdbCheckpointStore } from './io/idb-store.js';
+export type { CheckpointStore, IdbCheckpointStoreOptions } from './io/idb-store.js';
 export type { MsnClient, CreateMsnOptions, ClientPretrainOptions, TransferOption, NodeWorkerOptions } from './runtime/client.js';
 export type * from './runtime/api.js';

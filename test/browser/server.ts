@@ -20,6 +20,8 @@ const MIME: Record<string, string> = {
   '.json': 'application/json',
   '.map': 'application/json',
   '.bin': 'application/octet-stream',
+  '.png': 'image/png',
+  '.css': 'text/css; charset=utf-8',
 };
 
 export interface ServerOptions {
@@ -31,6 +33,8 @@ export interface ServerOptions {
   csp?: string;
   /** More folders to serve: URL path under `base` (ending in '/') -> folder. */
   extra?: Record<string, string>;
+  /** Port on 127.0.0.1; default 0 (any free port). */
+  port?: number;
 }
 
 export interface StaticServer {
@@ -77,7 +81,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<StaticServe
       res.writeHead(404, headers).end('not found');
     }
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  await new Promise<void>((r) => server.listen(opts.port ?? 0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}${base}`,
