@@ -15,7 +15,9 @@
  *   as images/s and achieved GFLOP/s against the plain-matMul ceiling.
  * - pretrain: whole pretraining steps (augmentations included) of the shipped
  *   recipe on MNIST training images, images/s of the one-thread Pretrainer
- *   against ParallelPretrainer with one worker per core, alternating rounds.
+ *   against ParallelPretrainer with one worker per core, alternating rounds;
+ *   and micro-p4-28 in headless Chromium, a plain page (one thread) against a
+ *   crossOriginIsolated one (tfjs-wasm threads), when Chromium and dist/ exist.
  * profiles: kernel time of one train step by kernel name (tf.profile).
  * Memory: tf.profile's peak bytes per configuration, numTensors before/after,
  * the wasm heap and the process RSS. `--json` prints { ceilings, embed, train, profiles, memory }.
@@ -39,6 +41,7 @@ import { Pretrainer } from '../src/pretrain/pretrainer.js';
 import { ParallelPretrainer } from '../src/pretrain/parallel-node.js';
 import { datasetFromPixels } from '../src/pretrain/source.js';
 import { readIdxFolder } from '../src/data/idx-node.js';
+import { browserPretrain } from './browser-pretrain.js';
 import { availableParallelism } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -249,6 +252,14 @@ if (only === 'all' || only === 'pretrain') {
   };
   pretrain.push(row);
   log(`pretrain ${JSON.stringify(row)}`);
+  const inBrowser = await browserPretrain(rounds, n);
+  if (typeof inBrowser === 'string') log(`browser pretraining ${inBrowser}`);
+  else {
+    const [plain, iso] = inBrowser;
+    const browserRow = { setup: 'micro-p4-28 in Chromium (worker, wasm)', batch: 64, steps: `${rounds} x ${n}`, 'img/s one thread': plain['img/s'], [`img/s ${iso.threads} threads`]: iso['img/s'], speedup: r2(iso['img/s'] / plain['img/s']) };
+    pretrain.push(browserRow);
+    log(`pretrain ${JSON.stringify(browserRow)}`);
+  }
 }
 
 await measureCeilings('end');

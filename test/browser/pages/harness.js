@@ -166,5 +166,18 @@ async function overhead(n = 1000) {
   return res;
 }
 
-window.msnHarness = { scenario, errors, inThreadVsWorker, overhead };
+/** Pretraining images/s of micro-p4-28 in the worker (wasm): `steps` timed steps after 2 warm-up steps. */
+async function pretrainRate(steps = 8, batchSize = 64) {
+  const msn = await createMsn({ preset: 'micro-p4-28', backend: 'wasm' });
+  const caps = await msn.capabilities();
+  const px = images(512, 9, 28);
+  await msn.pretrain({ pixels: px.slice(), shape: shape(512, 28) }, { steps: 2, batchSize });
+  const t0 = performance.now();
+  await msn.pretrain({ pixels: px.slice(), shape: shape(512, 28) }, { steps });
+  const seconds = (performance.now() - t0) / 1000;
+  await msn.dispose();
+  return { imagesPerSec: (steps * batchSize) / seconds, wasm: caps.wasm, crossOriginIsolated: self.crossOriginIsolated };
+}
+
+window.msnHarness = { scenario, errors, inThreadVsWorker, overhead, pretrainRate };
 window.harnessReady = true;
