@@ -481,10 +481,11 @@ async function runPretraining(resume) {
   } finally {
     pt.abort = null;
   }
-  // Paused or done: the run as it is now is the saved one.
-  await store.put('checkpoint', await state.msn.saveCheckpoint());
-  await saveHistory();
+  // Paused or done: the run as it is now is the saved one (paused before its first step, a new run leaves none).
   const after = await refreshCaps();
+  if (after.pretraining) await store.put('checkpoint', await state.msn.saveCheckpoint());
+  else pt.phase = 'idle';
+  await saveHistory();
   if (pt.phase === 'paused') $('pt-state').textContent = `Paused at step ${after.pretraining?.step}: Resume continues, Cancel goes back to the model from before Start.`;
   renderBars(null);
 }

