@@ -127,6 +127,24 @@ const selfContainedThreadedFactory = {
 };
 
 /**
+ * Both wasm glue files open with `if (typeof __filename !== 'undefined')
+ * _scriptDir = _scriptDir || __filename;` (Node's CommonJS file name; never
+ * defined in a browser worker). webpack 5 evaluates that `typeof` at build
+ * time for web targets and its minifier drops the guard, leaving a bare
+ * `__filename`: "ReferenceError: __filename is not defined" when the wasm
+ * backend loads. Drop the line (the worker bundle is browser-only).
+ */
+const NODE_FILENAME = "if (typeof __filename !== 'undefined') _scriptDir = _scriptDir || __filename;";
+const noNodeFilename = {
+  name: 'msn-no-node-filename',
+  transform(code, id) {
+    if (id.includes('?') || !/tfjs-backend-wasm\/wasm-out\/tfjs-backend-wasm(-threaded-simd)?\.js$/.test(id.replace(/\\/g, '/'))) return null;
+    if (!code.includes(NODE_FILENAME)) this.error(`tfjs-backend-wasm changed: the __filename line to strip was not found in ${id}.`);
+    return { code: code.split(NODE_FILENAME).join(''), map: null };
+  },
+};
+
+/**
  * workers/msn.worker.ts names the shipped models' files relative to workers/
  * ('../models/...'); dist/worker/msn.worker.js sits one folder deeper.
  */
@@ -263,7 +281,7 @@ export default [
       chunkFileNames: 'chunks/[name]-[hash].js',
       plugins: [terser({ compress: false })], // compress breaks the threaded wasm backend (it re-serialises a function)
     },
-    plugins: [browserStubs, tfjsGradients('bundle'), noNodeEval, noNodeRequire, selfContainedThreadedFactory, nodeResolve({ browser: true, preferBuiltins: false }), commonjs(), tsNoDecl('dist/worker'), copyWasm, modelUrlsFromDist],
+    plugins: [browserStubs, tfjsGradients('bundle'), noNodeEval, noNodeRequire, noNodeFilename, selfContainedThreadedFactory, nodeResolve({ browser: true, preferBuiltins: false }), commonjs(), tsNoDecl('dist/worker'), copyWasm, modelUrlsFromDist],
   },
   {
     input: { client: 'src/client.ts' },
