@@ -47,6 +47,7 @@ export const MODULES = {
       'test/train/**/*.test.ts',
       'test/unit/schedules.test.ts',
       'test/unit/mutation-train.test.ts',
+      'test/unit/all-reduce.test.ts',
       'test/unit/core-errors.test.ts',
       'test/unit/core-memory.test.ts',
       'test/unit/async-reads.test.ts',
