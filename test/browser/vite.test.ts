@@ -21,48 +21,16 @@
  * Without Chromium the suite prints a loud SKIPPED notice; with
  * MSN_REQUIRE_BROWSER=1 a missing browser is a failure.
  */
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
-import { ROOT, installOffline, packTarball, run } from '../package/pack.js';
+import { BUILT, CHROME, HAVE_CHROME, expectBrowserOnlyOutput, expectWorking as expectWorkingIn, files, installExample, noChromeSuite, openApp as openIn, stopwatch } from './app-harness.js';
 
-const EXAMPLE = join(ROOT, 'examples/vite-app');
-const CHROME = process.env.CHROME_PATH ?? '/usr/bin/chromium';
-const HAVE_CHROME = existsSync(CHROME);
-const REQUIRED = process.env.MSN_REQUIRE_BROWSER === '1';
-const BUILT = existsSync(join(ROOT, 'dist/browser/index.js')) && existsSync(join(ROOT, 'dist/worker/msn.worker.js'));
 const NPM_INSTALL = process.env.MSN_VITE_INSTALL === 'npm';
 
-type AppResult = {
-  ok: boolean; name?: string; message?: string; backend: string; host: string;
-  backends: Record<string, { status: string; reason?: string }>; wasm: { simd: boolean; threads: boolean } | null;
-  dim: number; featuresLength: number; featuresFinite: boolean; predicted: string[]; truth: string[];
-  steps: number; lastLoss: number; afterLength: number; afterFinite: boolean; seconds: number;
-  model: string | null; randomWeights: boolean; progress: [number, number][];
-};
-type PageRun = { result: AppResult; console: string[]; failed: string[]; requests: string[]; ms: number };
-
-function files(dir: string): string[] {
-  return readdirSync(dir).flatMap((f) => {
-    const p = join(dir, f);
-    return statSync(p).isDirectory() ? files(p) : [p];
-  });
-}
-
-if (!HAVE_CHROME) {
-  const line = '!'.repeat(78);
-  console.warn(
-    `\n${line}\n!! VITE BROWSER TEST SKIPPED: no Chromium at ${CHROME}.\n` +
-      `!! Install it (apt-get install -y chromium) or set CHROME_PATH; MSN_REQUIRE_BROWSER=1 makes this a failure.\n${line}\n`,
-  );
-  describe('Vite app', () => {
-    (REQUIRED ? it : it.skip)(`${REQUIRED ? 'FAILS' : 'SKIPPED'}: no Chromium at ${CHROME}`, () => {
-      throw new Error(`MSN_REQUIRE_BROWSER=1 but there is no Chromium at ${CHROME} (apt-get install -y chromium, or set CHROME_PATH).`);
-    });
-  });
-}
+noChromeSuite('Vite');
 
 describe.runIf(HAVE_CHROME)('a Vite app importing msn-web (npm pack, vite build, vite preview, Chromium)', () => {
   let tmp: string;
@@ -70,15 +38,7 @@ describe.runIf(HAVE_CHROME)('a Vite app importing msn-web (npm pack, vite build,
   let browser: Browser;
   let vite: typeof import('vite');
   const warnings: string[] = [];
-  const timings: string[] = [];
-  const time = async <T,>(what: string, f: () => Promise<T>): Promise<T> => {
-    const t0 = performance.now();
-    try {
-      return await f();
-    } finally {
-      timings.push(`${what}: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-    }
-  };
+  const { timings, time } = stopwatch();
 
   async function build(outDir: string, extra: Record<string, unknown> = {}): Promise<void> {
     const logger = vite.createLogger('warn');
@@ -90,77 +50,16 @@ describe.runIf(HAVE_CHROME)('a Vite app importing msn-web (npm pack, vite build,
     await vite.build({ root: app, logLevel: 'warn', customLogger: logger, build: { outDir }, ...extra });
   }
 
-  async function openApp(url: string): Promise<PageRun> {
-    const page = await browser.newPage();
-    const consoleLines: string[] = [];
-    const failed: string[] = [];
-    const requests: string[] = [];
-    page.on('console', (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
-    page.on('pageerror', (e) => consoleLines.push(`pageerror: ${e.message}`));
-    page.on('request', (r) => requests.push(r.url()));
-    page.on('response', (r) => {
-      if (r.status() >= 400 && !r.url().endsWith('/favicon.ico')) failed.push(`${r.status()} ${r.url()}`);
-    });
-    page.on('requestfailed', (r) => failed.push(`failed ${r.url()}`));
-    const t0 = performance.now();
-    try {
-      await page.goto(url);
-      await page.waitForSelector('body[data-result]', { state: 'attached', timeout: 90_000 });
-      const result = JSON.parse((await page.getAttribute('body', 'data-result')) ?? '{}') as AppResult;
-      return { result, console: consoleLines, failed, requests, ms: performance.now() - t0 };
-    } finally {
-      await page.close();
-    }
-  }
-
-  function expectWorking(r: PageRun, label: string, host = 'browser-worker'): void {
-    expect(r.result.ok, `${label}: ${r.result.name}: ${r.result.message}\n${r.console.join('\n')}`).toBe(true);
-    expect(r.result.backend, JSON.stringify(r.result.backends)).toBe('wasm');
-    expect(r.result.host).toBe(host);
-    expect(r.result.wasm?.simd).toBe(true);
-    // The shipped model, by name: its files come from the app's own assets, with progress in bytes.
-    expect(r.result.model).toBe('msn-mnist-micro');
-    expect(r.result.randomWeights).toBe(false);
-    const total = r.result.progress.at(-1)?.[1] ?? 0;
-    expect(total).toBeGreaterThan(1e6);
-    expect(r.result.progress[0]).toEqual([0, total]);
-    expect(r.result.progress.at(-1)).toEqual([total, total]);
-    expect(r.requests.some((u) => /\/(assets\/)?model(-[\w-]+)?\.json$/.test(u)), `${label}: model.json was fetched`).toBe(true);
-    expect(r.requests.some((u) => /\/weights-00000(-[\w-]+)?\.bin$/.test(u)), `${label}: the weights were fetched`).toBe(true);
-    expect(r.result.dim).toBe(96);
-    expect(r.result.featuresLength).toBe(16 * r.result.dim);
-    expect(r.result.featuresFinite).toBe(true);
-    expect(r.result.predicted).toHaveLength(6);
-    for (const l of r.result.predicted) expect(['h', 'v']).toContain(l);
-    const correct = r.result.predicted.filter((l, i) => l === r.result.truth[i]).length;
-    expect(correct, `${label}: predicted ${r.result.predicted.join('')}, truth ${r.result.truth.join('')}`).toBeGreaterThanOrEqual(4);
-    expect(r.result.steps).toBe(2);
-    expect(Number.isFinite(r.result.lastLoss)).toBe(true);
-    expect(r.result.afterLength).toBe(6 * r.result.dim);
-    expect(r.result.afterFinite).toBe(true);
-    expect(r.failed, label).toEqual([]);
-    // No silent cpu fallback, no second copy of tfjs (vite dev), no errors.
-    expect(r.console.filter((l) => /msn-web:|already registered|^error|^pageerror/.test(l)), label).toEqual([]);
-    expect(r.requests.some((u) => /tfjs-backend-wasm-(threaded-)?simd[^/]*\.wasm$/.test(u)), `${label}: a simd .wasm was fetched`).toBe(true);
-    timings.push(`${label}: page ${(r.ms / 1000).toFixed(1)} s (app ${r.result.seconds.toFixed(1)} s)`);
-  }
+  const openApp = (url: string) => openIn(browser, url);
+  const expectWorking = (r: Awaited<ReturnType<typeof openApp>>, label: string, host?: string) => expectWorkingIn(r, label, timings, host);
 
   beforeAll(async () => {
     if (!BUILT) throw new Error('dist/ is not built: run `npm run build` (npm test builds it first).');
     vite = await import('vite');
     const { chromium } = await import('playwright-core');
     tmp = mkdtempSync(join(tmpdir(), 'msn-vite-'));
-    app = join(tmp, 'app');
     const launching = chromium.launch({ executablePath: CHROME, args: ['--disable-quic'] });
-    const tgz = await time('npm pack', () => packTarball(tmp));
-    cpSync(EXAMPLE, app, { recursive: true, filter: (src) => !/[\\/](node_modules|dist|dist-es)$/.test(src) });
-    const pkg = JSON.parse(readFileSync(join(app, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
-    pkg.dependencies['msn-web'] = `file:${tgz}`;
-    writeFileSync(join(app, 'package.json'), JSON.stringify(pkg, null, 2));
-    await time(NPM_INSTALL ? 'npm install' : 'install (offline)', async () => {
-      if (NPM_INSTALL) await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline'], { cwd: app, maxBuffer: 64 << 20 });
-      else await installOffline(app, tgz);
-    });
+    app = await installExample('vite-app', tmp, { npm: NPM_INSTALL, time });
     await time('vite build', () => build('dist'));
     browser = await launching;
   }, 120_000);
@@ -174,8 +73,7 @@ describe.runIf(HAVE_CHROME)('a Vite app importing msn-web (npm pack, vite build,
   it('builds without Node built-ins, and emits the worker and the .wasm files itself', () => {
     expect(warnings.filter((w) => /externalized for browser compatibility|node:|msn\.node-worker/.test(w))).toEqual([]);
     const out = join(app, 'dist');
-    const all = files(out).map((f) => f.slice(out.length + 1).replace(/\\/g, '/'));
-    const js = all.filter((f) => f.endsWith('.js'));
+    const all = expectBrowserOnlyOutput(out, 'vite');
     for (const name of ['tfjs-backend-wasm', 'tfjs-backend-wasm-simd', 'tfjs-backend-wasm-threaded-simd']) {
       expect(all.some((f) => new RegExp(`^assets/${name}-[\\w-]+\\.wasm$`).test(f)), `${name}.wasm in ${all.join(', ')}`).toBe(true);
     }
@@ -195,17 +93,6 @@ describe.runIf(HAVE_CHROME)('a Vite app importing msn-web (npm pack, vite build,
     const workerJs = readFileSync(join(out, worker!), 'utf8');
     expect(workerJs).toMatch(/WASM_HAS_SIMD_SUPPORT/); // TensorFlow.js lives here
     for (const w of all.filter((f) => f.endsWith('.wasm'))) expect(workerJs, `${worker} refers to ${w}`).toContain(`/${w}`);
-    // No Node built-ins and no Node worker anywhere in the output.
-    for (const f of js) {
-      const text = readFileSync(join(out, f), 'utf8');
-      expect(text.match(/["'`]node:[\w/]+["'`]/g), f).toBeNull();
-      // tfjs-core's Node-only require()s are stripped (the wasm pthread source, a string, still names fs/worker_threads; it never runs here).
-      expect(text.match(/\brequire\(["'`](node-fetch|util)["'`]\)/g), f).toBeNull();
-    }
-    expect(all.filter((f) => f.includes('node-worker'))).toEqual([]);
-    for (const f of all) expect(readFileSync(join(out, f)).includes('msn.node-worker'), f).toBe(false);
-    const sizes = all.map((f) => `${f}: ${(statSync(join(out, f)).size / 1024).toFixed(1)} KiB`);
-    console.log(`vite output:\n  ${sizes.join('\n  ')}`);
   });
 
   it('runs under vite preview on wasm: embed, fitHead, predict, 2 pretraining steps (in the worker, and with worker: false)', async () => {
