@@ -93,7 +93,7 @@ async function saveHistory() {
 // ---------------------------------------------------------------- the model
 
 async function start() {
-  $('backend-choice').value = BACKEND;
+  $('backend-choice').value = ['auto', 'wasm', 'webgpu', 'cpu'].includes(BACKEND) ? BACKEND : 'auto';
   const t0 = performance.now();
   const msn = await createMsn({
     model: 'msn-mnist-micro',
@@ -127,7 +127,9 @@ async function refreshCaps() {
   for (const [name, b] of Object.entries(caps.backends)) {
     if (name === caps.backend) continue;
     const li = document.createElement('li');
-    li.textContent = b.status === 'rejected' ? `${names[name]}: not used, ${b.reason ?? 'it failed to start'}.` : `${names[name]}: not tried${b.reason ? ` (${b.reason})` : ` (${names[caps.backend]} came first)`}.`;
+    li.textContent = b.status === 'rejected'
+      ? `${names[name]}: not used, ${(b.reason ?? 'it failed to start').replace(/\.$/, '')}.`
+      : `${names[name]}: not tried, ${(b.reason ?? `${names[caps.backend]} came first`).replace(/\.$/, '')}.`;
     reasons.append(li);
   }
   const m = caps.model;
@@ -511,6 +513,8 @@ async function cancelRestore() {
   await saveHistory();
   state.accuracy.after = null;
   $('pt-state').textContent = 'Cancelled: back to the model from before Start.';
+  renderBars(null);
+  livePredict();
 }
 
 /** A fresh worker with the shipped model (there is no way to drop a run and keep the engine). */

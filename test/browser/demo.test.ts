@@ -142,6 +142,11 @@ describe.runIf(existsSync(CHROME))('the demo page in headless Chromium', () => {
       .catch(async (e) => { throw new Error(`${e.message}; live: ${await page.textContent('#live-label')}; error: ${await page.textContent('#error')}`); });
     expect(await page.getAttribute('#live-label', 'data-label')).toBeTruthy();
     await shot(page, 'wasm-2-trained.png');
+    const teach = await page.$eval('#teach', (el) => {
+      const r = el.getBoundingClientRect();
+      return { x: r.x + scrollX, y: r.y + scrollY, width: r.width, height: r.height };
+    });
+    await page.screenshot({ path: join(ARTIFACTS, 'wasm-2-live.png'), fullPage: true, clip: { ...teach, height: Math.min(teach.height, 640) } });
 
     // Pretraining on the 50 examples: start 6 steps, pause after the first, resume to the end.
     await page.fill('#pretrain-steps', '6');
