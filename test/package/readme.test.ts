@@ -240,6 +240,9 @@ describe('README.md', () => {
           for (const file of BUNDLER_EXAMPLES) {
             const example = readFileSync(join(ROOT, file), 'utf8').split('\n').map((l) => l.trim());
             for (const imp of s.code.split('\n').filter((l) => /from 'msn-web/.test(l))) expect(example, `${label(s)}: ${file} should have the line ${imp}`).toContain(imp.trim());
+            // ... and names the model the same way (the bundler must emit the named model's files).
+            const model = /createMsn\(\{ model: '[^']+'/.exec(s.code)?.[0];
+            if (model) expect(example.join('\n'), `${label(s)}: ${file} should call ${model}`).toContain(model);
           }
           writeFileSync(join(app, `snippet-${s.line}.js`), s.code);
           writeFileSync(
