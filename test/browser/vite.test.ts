@@ -21,12 +21,12 @@
  * Without Chromium the suite prints a loud SKIPPED notice; with
  * MSN_REQUIRE_BROWSER=1 a missing browser is a failure.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
-import { BUILT, CHROME, HAVE_CHROME, expectBrowserOnlyOutput, expectWorking as expectWorkingIn, files, installExample, noChromeSuite, openApp as openIn, stopwatch } from './app-harness.js';
+import { BUILT, HAVE_CHROME, expectBrowserOnlyOutput, expectWorking as expectWorkingIn, files, installExample, finish, launchChromium, noChromeSuite, openApp as openIn, stopwatch } from './app-harness.js';
 
 const NPM_INSTALL = process.env.MSN_VITE_INSTALL === 'npm';
 
@@ -56,19 +56,14 @@ describe.runIf(HAVE_CHROME)('a Vite app importing msn-web (npm pack, vite build,
   beforeAll(async () => {
     if (!BUILT) throw new Error('dist/ is not built: run `npm run build` (npm test builds it first).');
     vite = await import('vite');
-    const { chromium } = await import('playwright-core');
     tmp = mkdtempSync(join(tmpdir(), 'msn-vite-'));
-    const launching = chromium.launch({ executablePath: CHROME, args: ['--disable-quic'] });
+    const launching = launchChromium();
     app = await installExample('vite-app', tmp, { npm: NPM_INSTALL, time });
     await time('vite build', () => build('dist'));
     browser = await launching;
   }, 120_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    if (tmp && !process.env.MSN_KEEP_TMP) rmSync(tmp, { recursive: true, force: true });
-    if (timings.length) console.log(`vite timings:\n  ${timings.join('\n  ')}`);
-  });
+  afterAll(() => finish('vite', { browser, tmp, timings }));
 
   it('builds without Node built-ins, and emits the worker and the .wasm files itself', () => {
     expect(warnings.filter((w) => /externalized for browser compatibility|node:|msn\.node-worker/.test(w))).toEqual([]);

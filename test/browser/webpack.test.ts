@@ -18,13 +18,13 @@
  * MSN_WEBPACK_INSTALL=npm runs a real `npm install` (the example's pinned
  * webpack from the registry) instead.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
 import { run } from '../package/pack.js';
-import { BUILT, CHROME, HAVE_CHROME, expectBrowserOnlyOutput, expectWorking, installExample, noChromeSuite, openApp, stopwatch } from './app-harness.js';
+import { BUILT, HAVE_CHROME, expectBrowserOnlyOutput, expectWorking, installExample, finish, launchChromium, noChromeSuite, openApp, stopwatch } from './app-harness.js';
 import { startServer } from './server.js';
 
 const NPM_INSTALL = process.env.MSN_WEBPACK_INSTALL === 'npm';
@@ -52,9 +52,8 @@ describe.runIf(HAVE_CHROME)('a webpack 5 app importing msn-web (npm pack, webpac
 
   beforeAll(async () => {
     if (!BUILT) throw new Error('dist/ is not built: run `npm run build` (npm test builds it first).');
-    const { chromium } = await import('playwright-core');
     tmp = mkdtempSync(join(tmpdir(), 'msn-webpack-'));
-    const launching = chromium.launch({ executablePath: CHROME, args: ['--disable-quic'] });
+    const launching = launchChromium();
     app = await installExample('webpack-app', tmp, { npm: NPM_INSTALL, extra: ['webpack', 'webpack-cli'], time });
     const built = await time('webpack build', () =>
       run(process.execPath, [join(app, 'node_modules/webpack/bin/webpack.js'), '--mode', 'production'], { cwd: app, maxBuffer: 64 << 20 }),
@@ -63,11 +62,7 @@ describe.runIf(HAVE_CHROME)('a webpack 5 app importing msn-web (npm pack, webpac
     browser = await launching;
   }, 120_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    if (tmp && !process.env.MSN_KEEP_TMP) rmSync(tmp, { recursive: true, force: true });
-    if (timings.length) console.log(`webpack timings:\n  ${timings.join('\n  ')}`);
-  });
+  afterAll(() => finish('webpack', { browser, tmp, timings }));
 
   it('builds without warnings or Node built-ins, and emits the worker, its chunks, the .wasm and the model files itself', () => {
     expect(buildLog).toMatch(/compiled successfully/);
