@@ -29,6 +29,8 @@
  * request. Browser blocks need Chromium (/usr/bin/chromium or CHROME_PATH):
  * without it they are skipped with a loud notice, or fail with
  * MSN_REQUIRE_BROWSER=1. Needs a built dist/ (npm test builds it first).
+ * Also: every relative link of the README names a file that exists or one of
+ * its own headings.
  */
 import { execFile } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -189,6 +191,20 @@ describe('README.md', () => {
     expect(readmeSnippets('<!-- readme: browser, node -->\n```js\nx\n```\n')).toMatchObject([{ modes: ['browser', 'node'] }]);
     expect(readmeSnippets('<!-- readme: not run (a listing) -->\n```\nx\n```\n')).toMatchObject([{ modes: [], reason: 'a listing' }]);
     expect(expectedOutputs("console.log(labels); // [ 'v', \"h\" ]")).toEqual(["['v','h']"]);
+  });
+
+  it('links only to files that exist and to headings it has', () => {
+    // GitHub's heading anchors: lower case, punctuation dropped, spaces as '-'.
+    const slug = (h: string) => h.trim().toLowerCase().replace(/[^\w\- ]/g, '').replace(/ /g, '-');
+    const anchors = new Set(README.split('\n').filter((l) => /^#{1,6} /.test(l)).map((l) => slug(l.replace(/^#+/, ''))));
+    const broken: string[] = [];
+    for (const [, target] of README.matchAll(/\]\(([^)\s]+)\)/g)) {
+      if (/^[a-z]+:/.test(target)) continue;
+      if (target.startsWith('#')) {
+        if (!anchors.has(target.slice(1))) broken.push(target);
+      } else if (!existsSync(join(ROOT, target.split('#')[0]))) broken.push(target);
+    }
+    expect(broken).toEqual([]);
   });
 
   for (const s of withMode('node')) {
