@@ -374,7 +374,10 @@ function renderBars(p) {
   const bars = $('bars');
   bars.replaceChildren();
   if (!p) {
-    $('live-label').textContent = headUsable() ? 'Draw on the pad.' : state.head ? 'The model changed since the classifier was trained: train it again (step 3).' : 'Train the classifier (step 3) to see what it thinks of your drawing.';
+    $('live-label').textContent = headUsable() ? 'Draw on the pad.'
+      : state.pretrain.phase === 'running' ? 'Pretraining is changing the model: live classification returns when the classifier is trained again.'
+      : state.head ? 'The model changed since the classifier was trained: train it again (step 3).'
+      : 'Train the classifier (step 3) to see what it thinks of your drawing.';
     delete $('live-label').dataset.label;
     return;
   }
