@@ -28,10 +28,12 @@ describe('dist/ bundle', () => {
     });
     return;
   }
-  const browserJs = [join(DIST, 'client.js'), ...files(WORKER_DIR).filter((f) => f.endsWith('.js') && !f.endsWith('msn.node-worker.js'))];
+  // The Node workers (engine, pretraining replica) live next to the browser worker but never reach a browser.
+  const nodeOnly = ['msn.node-worker.js', 'msn.train-worker.js'];
+  const browserJs = [join(DIST, 'client.js'), ...files(WORKER_DIR).filter((f) => f.endsWith('.js') && !nodeOnly.some((n) => f.endsWith(n)))];
 
   it('has the library, both workers, the standalone client and the three wasm files', () => {
-    for (const f of ['index.js', 'core.js', 'client.js', 'worker/msn.worker.js', 'worker/msn.node-worker.js',
+    for (const f of ['index.js', 'core.js', 'client.js', 'worker/msn.worker.js', 'worker/msn.node-worker.js', 'worker/msn.train-worker.js',
       'worker/tfjs-backend-wasm.wasm', 'worker/tfjs-backend-wasm-simd.wasm', 'worker/tfjs-backend-wasm-threaded-simd.wasm',
       'types/index.d.ts', 'types/client.d.ts']) {
       expect(existsSync(join(DIST, f)), f).toBe(true);
