@@ -42,6 +42,13 @@ export interface InitOptions {
   backend?: BackendRequest;
   /** Folder (URL ending in '/') that holds the three tfjs-backend-wasm .wasm files. */
   wasmPath?: string;
+  /**
+   * Keep a model loaded from URLs (a named model in a browser, a model.json URL) in
+   * IndexedDB and load it from there next time, also offline: true (database
+   * 'msn-web-models') or a database name. Cached copies are verified (SHA-256) like
+   * downloads. Where IndexedDB does not exist (Node: models load from files) it is ignored.
+   */
+  cache?: boolean | string;
 }
 
 /** Layout of a pixel buffer: NHWC, `count` images of height x width x channels. */
@@ -198,6 +205,8 @@ export interface Capabilities {
     source: 'url' | 'directory' | 'memory' | 'preset' | 'pretrained' | 'checkpoint';
     /** The shipped model's name when the model was named ('msn-mnist-micro'). */
     name?: string;
+    /** True when the weights came from the model cache (the `cache` option) instead of the network. */
+    fromCache?: boolean;
     /**
      * True while the weights are a random initialisation (a preset or config, not
      * pretrained): features and prototypes mean nothing yet. Load a trained model

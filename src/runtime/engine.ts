@@ -33,6 +33,7 @@ import { fitPrototypeLabelHead, prototypeLabelHeadFromNames } from '../heads/pro
 import type { FeatureMatrix, Prediction } from '../heads/common.js';
 import type { Pretrainer } from '../pretrain/pretrainer.js';
 import type { LoadProgress } from '../io/model-loader.js';
+import { type ModelCache, openModelCache } from '../io/model-cache.js';
 import type { ShippedModelUrls } from '../io/shipped-models.js';
 import type {
   AssignOptions, Capabilities, EmbedOptions, FeatureOrPixels, FitHeadInput, ImageShape, InitOptions, MemoryInfo,
@@ -70,6 +71,7 @@ export class MsnEngine implements MsnApi {
   private preprocess = { mean: [...DEFAULT_PREPROCESS.mean], std: [...DEFAULT_PREPROCESS.std] };
   private source: Capabilities['model']['source'] = 'preset';
   private modelName: string | undefined;
+  private fromCache: boolean | undefined;
   private seed = 0;
   private fingerprintCache: Promise<string> | undefined;
   private readonly heads = new Map<string, AnyHead>();
@@ -109,12 +111,14 @@ export class MsnEngine implements MsnApi {
         // A throwing progress callback must not fail the load.
       }
     });
-    const { data, source, name } = await resolveModel(opts.model, opts.preset, opts.config, this.seed, { shipped: this.shippedModels, onProgress: progress });
+    const cache = opts.cache !== undefined && opts.cache !== false ? modelCacheFor(opts.cache) : undefined;
+    const { data, source, name, fromCache } = await resolveModel(opts.model, opts.preset, opts.config, this.seed, { shipped: this.shippedModels, onProgress: progress, cache });
     this.model = VisionTransformer.create(data.config, { params: data.params, buffers: data.buffers });
     this.prototypes = data.prototypes;
     this.preprocess = preprocessOf(data);
     this.source = source;
     this.modelName = name;
+    this.fromCache = fromCache;
     // Warm-up: the first forward pass compiles kernels (shaders on WebGPU).
     const s = data.config.imgSize;
     const warm = tf.tidy(() => this.model!.encode(tf.zeros([1, s, s, data.config.inChannels]) as tf.Tensor4D, { checkFinite: false }).clsPre);
@@ -586,7 +590,8 @@ export class MsnEngine implements MsnApi {
       crossOriginIsolated: Boolean((globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated),
       host: this.host,
       model: { config: { ...this.config }, fingerprint: await this.fingerprint(), preprocess: structuredClone(this.preprocess), source: this.source,
-        ...(this.modelName && (this.source === 'url' || this.source === 'directory') ? { name: this.modelName } : {}), randomWeights: this.source === 'preset' },
+        ...(this.modelName && (this.source === 'url' || this.source === 'directory') ? { name: this.modelName } : {}),
+        ...(this.source === 'url' && this.fromCache !== undefined ? { fromCache: this.fromCache } : {}), randomWeights: this.source === 'preset' },
       ...(p ? { pretraining: { step: p.step, totalSteps: p.config.totalSteps, batchSize: p.config.batchSize } } : {}),
       heads: [...this.heads.keys()],
       tfjsVersion: tf.version_core,
@@ -659,4 +664,13 @@ function checkRunOptions(opts: PretrainRunOptions): void {
 
 export function createEngine(opts: EngineOptions = {}): MsnEngine {
   return new MsnEngine(opts);
+}
+
+/** The `cache` init option: IndexedDB where it exists (browsers, their workers); nothing elsewhere. */
+function modelCacheFor(option: boolean | string): ModelCache | undefined {
+  if (typeof option !== 'boolean' && (typeof option !== 'string' || option === '')) {
+    throw new MsnConfigError(`cache must be true, false or a database name, got ${JSON.stringify(option)}.`);
+  }
+  if (!(globalThis as { indexedDB?: unknown }).indexedDB) return undefined;
+  return openModelCache(typeof option === 'string' ? { dbName: option } : {});
 }

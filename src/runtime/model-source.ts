@@ -8,6 +8,7 @@ import { VitConfig, getPreset, validateConfig } from '../model/config.js';
 import { initPrototypes, initWeights } from '../model/params.js';
 import type { ModelData } from '../io/model-format.js';
 import { type LoadProgress, loadModel } from '../io/model-loader.js';
+import type { ModelCache } from '../io/model-cache.js';
 import { SHIPPED_MODELS, isShippedModelName, type ShippedModelUrls } from '../io/shipped-models.js';
 import type { Capabilities, ModelInput } from './api.js';
 
@@ -42,6 +43,8 @@ export interface ResolveContext {
   shipped?: Record<string, ShippedModelUrls>;
   /** Bytes of model.json's shards loaded so far (not called for presets or ModelData). */
   onProgress?: (p: LoadProgress) => void;
+  /** Read and store URL-loaded models here (the `cache` init option). */
+  cache?: ModelCache;
 }
 
 /** The model init() asked for (exactly one of model, preset, config; none = the default preset). */
@@ -51,7 +54,7 @@ export async function resolveModel(
   custom: VitConfig | undefined,
   seed: number,
   ctx: ResolveContext = {},
-): Promise<{ data: ModelData; source: ModelSource; name?: string }> {
+): Promise<{ data: ModelData; source: ModelSource; name?: string; fromCache?: boolean }> {
   if ((model !== undefined ? 1 : 0) + (preset !== undefined ? 1 : 0) + (custom !== undefined ? 1 : 0) > 1) {
     throw new MsnConfigError('Pass only one of model, preset and config.');
   }
@@ -61,19 +64,23 @@ export async function resolveModel(
     // Same init as a fresh pretraining run with this seed (see train/state.ts).
     return { data: { config, ...w, prototypes: initPrototypes(config, seed + 1), meta: {} }, source: 'preset' };
   }
-  const onProgress = ctx.onProgress;
+  const { onProgress, cache } = ctx;
+  const fromUrl = async (url: string | URL, fileUrls?: Record<string, string>) => {
+    const loaded = await loadModel(url, { onProgress, fileUrls, cache });
+    return { data: loaded, source: 'url' as const, fromCache: loaded.from === 'cache' };
+  };
   if (typeof model === 'string') {
     // A shipped model's name (a folder of that name: './msn-mnist-micro').
     if (isShippedModelName(model)) {
       const urls = ctx.shipped?.[model];
-      if (urls) return { data: await loadModel(urls.manifest, { onProgress, fileUrls: urls.files }), source: 'url', name: model };
+      if (urls) return { ...(await fromUrl(urls.manifest, urls.files)), name: model };
       if (!isNode()) {
         throw new MsnConfigError(`The shipped model '${model}' has no URL in this build; pass its model.json URL (e.g. from 'msn-web/models/${model}/model.json').`);
       }
       const { loadModelFromDirectory, shippedModelDirectory } = await import('../io/model-loader-node.js');
       return { data: await loadModelFromDirectory(shippedModelDirectory(model), { onProgress }), source: 'directory', name: model };
     }
-    if (isUrlLike(model)) return { data: await loadModel(model, { onProgress }), source: 'url' };
+    if (isUrlLike(model)) return fromUrl(model);
     const { loadModelFromDirectory, isDirectory } = await import('../io/model-loader-node.js');
     if (/^[\w.-]+$/.test(model) && !(await isDirectory(model))) {
       throw new MsnConfigError(`model '${model}' is neither a shipped model (${SHIPPED_MODELS.join(', ')}) nor a model folder; check the name or the path.`);

@@ -110,7 +110,9 @@ describe.runIf(HAVE_CHROME)('in headless Chromium', () => {
   beforeAll(async () => {
     if (!BUILT) throw new Error('dist/ is not built: run `npm run build` (npm test builds it first).');
     const { chromium } = await import('playwright-core');
-    [browser, server] = await Promise.all([chromium.launch({ executablePath: CHROME, args: ARGS }), startServer()]);
+    // models/ beside dist/ as in the installed package (the worker bundle names the shipped model's files relative to itself).
+    const models = fileURLToPath(new URL('../../models', import.meta.url));
+    [browser, server] = await Promise.all([chromium.launch({ executablePath: CHROME, args: ARGS }), startServer({ extra: { 'models/': models } })]);
     harness = (await openPage(server, 'harness.html')).page;
     await harness.waitForFunction(() => (window as unknown as { harnessReady?: boolean }).harnessReady === true);
   });
@@ -187,6 +189,17 @@ describe.runIf(HAVE_CHROME)('in headless Chromium', () => {
       timings.push(`  ${backend}: ${JSON.stringify(r.timings)}`);
     });
   }
+
+  it('cache: a named model loads from the network once, then from IndexedDB with the same features', async () => {
+    const fetched = () => server.requests.filter((p) => p.includes('/models/msn-mnist-micro/')).length;
+    const before = fetched();
+    const [first, second] = await run<{ fromCache: boolean; name: string; features: number[] }[]>('cachedModel', `msn-cache-test-${Date.now()}`);
+    expect(first.fromCache).toBe(false);
+    expect(second.fromCache).toBe(true);
+    expect(second.name).toBe('msn-mnist-micro');
+    expect(fetched() - before).toBe(2); // model.json and its one shard, for the first load only
+    expect(second.features).toEqual(first.features);
+  });
 
   it('errors keep their kind across the boundary; abort, dispose and dead workers behave', async () => {
     const r = await run<Record<string, { name: string; message?: string; isBackendError?: boolean } | string | number>>('errors');

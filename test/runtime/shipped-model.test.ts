@@ -65,6 +65,22 @@ describe("createMsn({ model: 'msn-mnist-micro' })", () => {
     await msn.dispose();
   });
 
+  it('cache: ignored in Node (the model loads from its folder), a value that is no boolean or name refused', async () => {
+    const msn = await createMsn({ model: 'msn-mnist-micro', worker: false, backend: 'cpu', cache: true });
+    try {
+      const caps = await msn.capabilities();
+      expect(caps.model.source).toBe('directory');
+      expect(caps.model.fromCache).toBeUndefined(); // only URL loads report it (see test/browser: cache)
+    } finally {
+      await msn.dispose();
+    }
+    for (const bad of [5, '', {}]) {
+      const err = await createMsn({ model: 'msn-mnist-micro', worker: false, backend: 'cpu', cache: bad as never }).then(() => undefined, (e: Error) => e);
+      expect(err?.name).toBe('MsnConfigError');
+      expect(err?.message).toMatch(/cache must be true, false or a database name/);
+    }
+  });
+
   it('an unknown name that is no folder either says which names exist', async () => {
     const err = await createMsn({ model: 'msn-mnist-nano', worker: false, backend: 'cpu' }).then(() => undefined, (e: Error) => e);
     expect(err?.name).toBe('MsnConfigError');

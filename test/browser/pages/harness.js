@@ -179,5 +179,18 @@ async function pretrainRate(steps = 8, batchSize = 64) {
   return { imagesPerSec: (steps * batchSize) / seconds, wasm: caps.wasm, crossOriginIsolated: self.crossOriginIsolated };
 }
 
-window.msnHarness = { scenario, errors, inThreadVsWorker, overhead, pretrainRate };
+/** The named model loaded twice with `cache: dbName`: where each load came from, and the same features. */
+async function cachedModel(dbName) {
+  const probe = images(2, 4, 28);
+  const out = [];
+  for (let i = 0; i < 2; i++) {
+    const msn = await createMsn({ model: 'msn-mnist-micro', backend: 'wasm', cache: dbName });
+    const caps = await msn.capabilities();
+    out.push({ fromCache: caps.model.fromCache, name: caps.model.name, features: Array.from(await msn.embed(probe.slice(), shape(2, 28))) });
+    await msn.dispose();
+  }
+  return out;
+}
+
+window.msnHarness = { scenario, errors, inThreadVsWorker, overhead, pretrainRate, cachedModel };
 window.harnessReady = true;
