@@ -7,7 +7,7 @@
  * rule; each boundary is tried on both sides. Pure JavaScript: no backend.
  */
 import { describe, expect, it } from 'vitest';
-import { type HeadBundle, bundleFromBytes, bundleToBytes, crc32, readBundle, validateBundle } from '../../src/heads/bundle.js';
+import { type HeadBundle, bundleFromBytes, bundleToBytes, crc32, loadHead, readBundle, validateBundle } from '../../src/heads/bundle.js';
 
 function errOf(f: () => unknown): string {
   try {
@@ -118,7 +118,7 @@ describe('bundle fields, one rule at a time', () => {
   it('exampleLabels: strings up to maxNameLength, with arrays.exampleFeatures [labels, featureDim]', () => {
     const features = (shape: number[]) => ({ shape, data: new Array(shape.reduce((a, b) => a * b, 1)).fill(0) });
     const arrays = (shape?: number[]) => ({ ...linear().arrays, ...(shape ? { exampleFeatures: features(shape) } : {}) });
-    for (const exampleLabels of ['a', [1], ['x'.repeat(1001)]]) {
+    for (const exampleLabels of ['a', [1], [['a']], ['x'.repeat(1001)]]) {
       refused({ exampleLabels, arrays: arrays([1, 2]) }, /exampleLabels must be strings of at most 1000 characters\./);
     }
     accepted({ exampleLabels: ['a', 'x'.repeat(1000)], arrays: arrays([2, 2]) });
@@ -152,6 +152,12 @@ describe('bundle fields, one rule at a time', () => {
     refused(arr({ shape: [2, 2], data: [1, 0, '0', 1] }), /arrays\.weights\.data\[2\] is 0, not a finite number\./);
     refused(arr({ shape: [2, 2], data: [1, 0, 0, NaN] }), /arrays\.weights\.data\[3\] is NaN, not a finite number\./);
     accepted(arr({ shape: [0, 2], data: [] }));
+  });
+
+  it('the fingerprint mismatch says what to do', () => {
+    expect(errOf(() => loadHead(linear(), { expectedFingerprint: 'enc@2' }))).toMatch(
+      /^MsnConfigError: Encoder fingerprint mismatch: this head was fitted on features of encoder 'enc@1', but expectedFingerprint is 'enc@2'\. Its predictions on other features would be meaningless; refit the head on features of the current encoder\.$/,
+    );
   });
 
   it('JSON text that does not parse', () => {
@@ -217,6 +223,15 @@ describe('bundle bytes, one rule at a time', () => {
       expect(errOf(() => bundleFromBytes(pack(header(w, floats), [1, 0, 0, 1])))).toMatch(/payload should be .* float32 values after byte \d+; there are \d+ bytes\./);
     }
     expect(bundleFromBytes(pack(header(w, 4), [1, 0, 0, 1])).arrays.weights.data).toEqual([1, 0, 0, 1]);
+    // 4.25 floats = 17 bytes: the byte count matches, the value is still refused (a stray trailing byte).
+    const odd = pack(header(w, 4.25), [1, 0, 0, 1]);
+    const withByte = new Uint8Array(odd.length + 1);
+    withByte.set(odd);
+    new DataView(withByte.buffer).setUint32(12, crc32(withByte.subarray(16)), true);
+    expect(errOf(() => bundleFromBytes(withByte))).toMatch(/payload should be 4\.25 float32 values/);
+    // An empty payload is valid: whatever validateBundle accepts, bytes round-trip.
+    const empty = { ...linear(), arrays: { weights: { shape: [0, 2], data: [] } } };
+    expect(bundleFromBytes(bundleToBytes(empty)).arrays.weights).toEqual({ shape: [0, 2], data: [] });
   });
 
   it('array references: { shape, offset } inside the payload', () => {
@@ -227,6 +242,16 @@ describe('bundle bytes, one rule at a time', () => {
     for (const shape of [[2, -1], [2, 1.5], ['2', 2]]) expect(at({ shape, offset: 0 })).toMatch(/arrays\.weights\.shape must hold non-negative integers, got /);
     for (const offset of [-1, 1.5, 1]) expect(at({ shape: [2, 2], offset })).toMatch(/arrays\.weights \[offset .*, shape \[2,2\]\] lies outside the payload\./);
     expect(at({ shape: [1e9, 1e9, 1e9], offset: 0 })).toMatch(/lies outside the payload/);
+    // Grown one dimension at a time: 1e200 * 1e200 would overflow to Infinity, and Infinity * 0 is NaN.
+    expect(at({ shape: [1e200, 1e200, 0], offset: 0 })).toMatch(/^MsnFormatError: .*lies outside the payload/);
+    // Shapes that are not numbers at all, or not finite (JSON's 1e400 parses to Infinity), are refused as shapes.
+    expect(at({ shape: ['x', 2], offset: 0 })).toMatch(/^MsnFormatError: .*arrays\.weights\.shape must hold non-negative integers/);
+    const inf = new TextEncoder().encode(JSON.stringify(header({ weights: { shape: [0], offset: 0 } }, 4)).replace('"shape":[0]', '"shape":[1e400]'));
+    expect(errOf(() => bundleFromBytes(pack(null, [1, 0, 0, 1], inf)))).toMatch(/arrays\.weights\.shape must hold non-negative integers, got \[null\]/);
+    // Messages show at most 8 dimensions of a hostile shape.
+    const many = Array.from({ length: 12 }, (_, i) => (i === 11 ? -1 : 1));
+    expect(at({ shape: many, offset: 0 })).toMatch(/got \[1,1,1,1,1,1,1,1\]\.$/);
+    expect(at({ shape: many.map(() => 1), offset: -1 })).toMatch(/\[offset -1, shape \[1,1,1,1,1,1,1,1\]\] lies outside/);
     expect(at({ shape: [2, 2], offset: 0 })).toBe('no error');
     // A shape whose running product reaches the payload size before a 0: an empty array.
     expect(bundleFromBytes(pack(header({ weights: { shape: [4, 0], offset: 0 } }, 4), [1, 2, 3, 4])).arrays.weights).toEqual({ shape: [4, 0], data: [] });
