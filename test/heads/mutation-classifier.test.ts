@@ -36,6 +36,13 @@ describe('FewShotClassifier bookkeeping', () => {
     expect(errOf(() => createFewShotClassifier({ head: 'knn', fingerprint: 'x', unknownThreshold: 2 }))).toMatch(/^MsnConfigError: unknownThreshold must be a number in \[0, 1\]/);
   });
 
+  it('kind and fingerprint, also after an import', () => {
+    const clf = filled();
+    expect([clf.kind, clf.fingerprint]).toEqual(['centroid', 'enc@1']);
+    const copy = FewShotClassifier.import(clf.export());
+    expect([copy.kind, copy.fingerprint]).toEqual(['centroid', 'enc@1']);
+  });
+
   it('adding no examples changes nothing and reports the count', () => {
     const clf = filled();
     expect(clf.addExamples('c', [])).toBe(0);
