@@ -61,6 +61,16 @@ export function accuracy(predicted: string[], truth: string[]): number {
   return ok / truth.length;
 }
 
+/** Runs fn and returns 'Name: message' of the thrown error (or 'no error'). */
+export function errOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    return `${(e as Error).name}: ${(e as Error).message}`;
+  }
+  return 'no error';
+}
+
 /** Runs fn and returns the thrown error's name (or 'no error'). */
 export function errorName(fn: () => unknown): string {
   try {

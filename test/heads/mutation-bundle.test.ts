@@ -8,15 +8,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { type HeadBundle, bundleFromBytes, bundleToBytes, crc32, loadHead, readBundle, validateBundle } from '../../src/heads/bundle.js';
+import { errOf } from './helpers.js';
 
-function errOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    return `${(e as Error).name}: ${(e as Error).message}`;
-  }
-  return 'no error';
-}
 
 /** A valid linear bundle: 2 classes, 2 features. */
 function linear(): HeadBundle & Record<string, unknown> {

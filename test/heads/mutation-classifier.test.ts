@@ -7,15 +7,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { FewShotClassifier, createFewShotClassifier } from '../../src/heads/index.js';
+import { errOf } from './helpers.js';
 
-function errOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    return `${(e as Error).name}: ${(e as Error).message}`;
-  }
-  return 'no error';
-}
 
 const row = (...v: number[]) => Float32Array.from(v);
 /** Two separable labels of 3 features. */

@@ -6,20 +6,10 @@ import { PRESETS, VitConfig, getPreset, validateConfig } from '../../src/model/c
 import { VisionTransformer } from '../../src/model/vit.js';
 import { OFFICIAL_LOSS, msnLossTerms, msnTargets } from '../../src/train/loss.js';
 import { makeSchedules } from '../../src/train/schedules.js';
+import { throwsNamed } from './helpers.js';
 
 const CFG: VitConfig = { ...PRESETS['micro-p4-28'], depth: 1, embedDim: 16, numHeads: 2, hiddenDim: 32, outputDim: 8, numPrototypes: 6 };
 
-function throwsNamed(f: () => unknown, name: string, message: RegExp) {
-  let err: unknown;
-  try {
-    f();
-  } catch (e) {
-    err = e;
-  }
-  expect(err, 'expected an error').toBeInstanceOf(Error);
-  expect((err as Error).name).toBe(name);
-  expect((err as Error).message).toMatch(message);
-}
 
 describe('input validation', () => {
   let m: VisionTransformer;

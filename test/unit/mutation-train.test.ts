@@ -23,23 +23,13 @@ import { createTrainState, disposeTrainState } from '../../src/train/state.js';
 import {
   MsnTrainState, PROTOTYPES, TrainBatch, TrainHyper, applyGradients, computeGradients, encoderGradNorm, trainStep, trainStepAsync,
 } from '../../src/train/step.js';
+import { throwsNamed } from './helpers.js';
 
 const CFG: VitConfig = { ...PRESETS['micro-p4-28'], depth: 1, embedDim: 16, numHeads: 2, hiddenDim: 32, outputDim: 8, numPrototypes: 6 };
 const HYPER: TrainHyper = { loss: { tau: 0.1, sinkhornIters: 3, memaxWeight: 1, entWeight: 0 }, clipGrad: 3 };
 /** B: target images per step. */
 const B = 3;
 
-function throwsNamed(f: () => unknown, name: string, message: RegExp) {
-  let err: unknown;
-  try {
-    f();
-  } catch (e) {
-    err = e;
-  }
-  expect(err, 'expected an error').toBeInstanceOf(Error);
-  expect((err as Error).name).toBe(name);
-  expect((err as Error).message).toMatch(message);
-}
 
 /** Every element bit for bit (Object.is: NaN equals NaN, 0 differs from -0). */
 function expectIdentical(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string) {
