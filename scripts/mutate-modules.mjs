@@ -65,6 +65,7 @@ export const MODULES = {
       'test/io/tensor-container.test.ts',
       'test/io/hostile*.test.ts',
       'test/io/*-hostile*.test.ts',
+      'test/io/mutation-*.test.ts',
       'test/interop/import.test.ts',
     ],
   },
