@@ -8,7 +8,7 @@
  * the curve.
  *
  *   npm run bench:tta -- [--minutes 60] [--eval-every 5] [--target 0.9] [--workers N]
- *     [--recipe models/msn-mnist-micro/recipe.json] [--total-steps N] [--seeds 3] [--json]
+ *     [--recipe mnist-micro | small-images | options.json] [--total-steps N] [--seeds 3] [--json]
  *
  * Split of the 60,000 training images: the first 50,000 are pretrained on;
  * of the last 10,000, the first 5,000 are the labelled pool the shots are
@@ -23,6 +23,8 @@ import { useBackend } from '../src/runtime/backend.js';
 import { readIdxFolder } from '../src/data/idx-node.js';
 import { datasetFromPixels } from '../src/pretrain/source.js';
 import { ParallelPretrainer } from '../src/pretrain/parallel-node.js';
+import { recipeNames, recipeOptions } from '../src/pretrain/recipes.js';
+import type { PretrainOptions } from '../src/pretrain/config.js';
 import { CheckpointData } from '../src/pretrain/pretrainer.js';
 import { VisionTransformer } from '../src/model/vit.js';
 import { embedImages } from '../src/embed/embed.js';
@@ -35,9 +37,12 @@ const everyMin = Number(arg('eval-every', '5'));
 const target = Number(arg('target', '0.9'));
 const workers = Number(arg('workers', String(availableParallelism())));
 const seeds = Number(arg('seeds', '3'));
-const recipePath = arg('recipe', 'models/msn-mnist-micro/recipe.json');
-const recipe = JSON.parse(readFileSync(recipePath, 'utf8'));
-if (argv.includes('--total-steps')) recipe.totalSteps = Number(arg('total-steps', '0'));
+const recipePath = arg('recipe', 'mnist-micro');
+const totalSteps = argv.includes('--total-steps') ? Number(arg('total-steps', '0')) : undefined;
+// A named recipe is planned for the 50,000 pretraining images; a JSON file is taken as it is.
+const recipe: PretrainOptions = recipeNames().includes(recipePath)
+  ? recipeOptions(recipePath, { height: 28, width: 28, channels: 1, count: 50_000 }, { totalSteps })
+  : { ...JSON.parse(readFileSync(recipePath, 'utf8')), ...(totalSteps ? { totalSteps } : {}) };
 const log = (s: string) => process.stderr.write(`${new Date().toISOString()} ${s}\n`);
 tf.env().set('PROD', true);
 await useBackend('wasm');
@@ -77,7 +82,8 @@ async function fiveShot(ckpt: CheckpointData): Promise<number> {
 }
 
 const run = await ParallelPretrainer.create(recipe, { workers });
-log(`${workers} workers, batch ${recipe.batchSize}, plan ${run.config.totalSteps} steps; budget ${budgetMin} min, eval every ${everyMin} min, target ${target}`);
+const batch = run.config.batchSize;
+log(`${workers} workers, batch ${batch}, plan ${run.config.totalSteps} steps; budget ${budgetMin} min, eval every ${everyMin} min, target ${target}`);
 const curve: { minutes: number; steps: number; images: number; accuracy: number }[] = [];
 let trainedSec = 0;
 let reached: (typeof curve)[number] | undefined;
@@ -90,7 +96,7 @@ while (trainedSec < budgetMin * 60 && run.step < run.config.totalSteps) {
   if (trainedSec < nextEval && trainedSec < budgetMin * 60 && run.step < run.config.totalSteps) continue;
   nextEval += everyMin * 60;
   const acc = await fiveShot(await run.readCheckpoint());
-  const point = { minutes: Math.round((trainedSec / 60) * 10) / 10, steps: run.step, images: run.step * recipe.batchSize, accuracy: Math.round(acc * 1000) / 1000 };
+  const point = { minutes: Math.round((trainedSec / 60) * 10) / 10, steps: run.step, images: run.step * batch, accuracy: Math.round(acc * 1000) / 1000 };
   curve.push(point);
   log(`${JSON.stringify(point)}`);
   if (acc >= target) {
@@ -99,7 +105,7 @@ while (trainedSec < budgetMin * 60 && run.step < run.config.totalSteps) {
   }
 }
 await run.dispose();
-const summary = { date: new Date().toISOString(), workers, recipe: recipePath, plan: recipe.totalSteps, target, reached: reached ?? null, curve };
+const summary = { date: new Date().toISOString(), workers, recipe: recipePath, plan: run.config.totalSteps, target, reached: reached ?? null, curve };
 if (argv.includes('--json')) console.log(JSON.stringify(summary));
 else {
   console.table(curve);

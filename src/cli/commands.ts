@@ -5,6 +5,7 @@
  * TensorFlow.js.
  */
 import type { CommandSpec } from './args.js';
+import { recipeNames } from '../pretrain/recipes.js';
 
 export const BACKENDS = ['wasm', 'cpu'] as const;
 export const HEADS = ['linear', 'centroid', 'knn', 'prototype-label'] as const;
@@ -22,6 +23,7 @@ export const PRETRAIN: CommandSpec = {
     'Without --steps/--epochs a new run trains --total-steps steps; a resumed run, to the end of its plan.',
   options: {
     data: { type: 'string', value: 'DIR', help: 'an MNIST-layout IDX folder or a folder of PNG/JPEG images (required)' },
+    recipe: { type: 'string', value: 'NAME', help: `a named recipe for a new run, planned for this data (${recipeNames().join(', ')}; docs/pretraining.md)` },
     preset: { type: 'string', value: 'NAME', help: 'model preset of a new run, e.g. micro-p4-28' },
     steps: { type: 'string', value: 'N', help: 'optimizer steps to run now (a resumed run past its plan starts a new segment)' },
     epochs: { type: 'string', value: 'N', help: 'alternatively, whole passes over the data' },
@@ -37,6 +39,7 @@ export const PRETRAIN: CommandSpec = {
     workers: { type: 'string', value: 'N', help: 'worker threads sharing each batch (default: one per core that divides the batch; 1: this thread)' },
   },
   examples: [
+    '--data ./images --recipe small-images --out run.msnckpt',
     '--data ./images --preset micro-p4-28 --steps 2000 --batch-size 64 --out run.msnckpt',
     '--data ./images --resume run.msnckpt --steps 500 --out run.msnckpt',
     '--data ./my-digits --from msn-mnist-micro --steps 300 --batch-size 32 --out tuned.msnckpt',

@@ -1,5 +1,5 @@
 /**
- * msn-web pretrain --data <IDX folder | image folder> [--preset micro-p4-28]
+ * msn-web pretrain --data <IDX folder | image folder> [--recipe small-images | --preset micro-p4-28]
  *   [--steps N | --epochs N] [--batch-size 64] [--total-steps N] [--resume ckpt]
  *   [--out ckpt.msnckpt] [--checkpoint-every 200] [--seed 0] [--backend wasm|cpu]
  *   [--config options.json] [--workers N] [--from <model folder | shipped model name>]
@@ -21,6 +21,7 @@ import { Pretrainer } from '../pretrain/pretrainer.js';
 import { ParallelPretrainer } from '../pretrain/parallel-node.js';
 import { loadCheckpointFile, saveCheckpointFile } from '../pretrain/checkpoint-node.js';
 import { PretrainOptions } from '../pretrain/config.js';
+import { RECIPES, mergePretrainOptions, recipeNames, recipeOptions } from '../pretrain/recipes.js';
 import { loadImageFolder } from '../data/folder-node.js';
 import { checkTrainBatch } from '../runtime/resources.js';
 import { preprocessOf } from '../runtime/model-source.js';
@@ -55,8 +56,13 @@ export async function pretrainCommand(argv: string[]): Promise<void> {
   const from = args.string('from');
   if (from && resume) throw new MsnUsageError('Pass --from (a new run from a model) or --resume (continue a checkpoint), not both.');
   if (from && args.has('preset')) throw new MsnUsageError(`--from takes the model's architecture from ${from}; drop --preset.`);
+  const recipe = args.string('recipe');
+  if (recipe !== undefined && !Object.prototype.hasOwnProperty.call(RECIPES, recipe)) {
+    throw new MsnUsageError(`Unknown recipe '${recipe}'. Available: ${recipeNames().join(', ')}.`);
+  }
+  if (recipe && args.has('preset')) throw new MsnUsageError(`--recipe ${recipe} sets the model; drop --preset (a --config file can change single fields of the recipe).`);
   if (resume) {
-    const setOnly = ['preset', 'batch-size', 'total-steps', 'seed', 'config'].filter((k) => args.has(k));
+    const setOnly = ['recipe', 'preset', 'batch-size', 'total-steps', 'seed', 'config'].filter((k) => args.has(k));
     if (setOnly.length) throw new MsnUsageError(`${setOnly.map((k) => '--' + k).join(', ')} set up a new run; a resumed run keeps its own. Drop them or start a new run.`);
   }
   const outDir = dirname(resolve(out));
@@ -75,13 +81,20 @@ export async function pretrainCommand(argv: string[]): Promise<void> {
   let opts: PretrainOptions = {};
   if (!ckpt) {
     const config = args.string('config');
-    const fileOpts: PretrainOptions = config ? JSON.parse(readFileSync(config, 'utf8')) : {};
-    if (init && (fileOpts.model !== undefined || fileOpts.preset !== undefined)) {
+    const configOpts: PretrainOptions = config ? JSON.parse(readFileSync(config, 'utf8')) : {};
+    if (init && (configOpts.model !== undefined || configOpts.preset !== undefined)) {
       throw new MsnUsageError(`--config ${config} sets 'model'/'preset', but --from takes the model from ${from}; remove them from the file.`);
     }
-    const batchSize = batchArg ?? fileOpts.batchSize ?? 64;
+    // The flags, over the config file, over the recipe (planned for the run's batch and length).
+    const batchSize = batchArg ?? configOpts.batchSize ?? 64;
     const perEpoch = Math.floor(dataset.count / batchSize);
-    const planned = totalArg ?? (epochsArg !== undefined ? epochsArg * perEpoch : stepsArg) ?? fileOpts.totalSteps ?? 1000;
+    const asked = totalArg ?? (epochsArg !== undefined ? epochsArg * perEpoch : stepsArg) ?? configOpts.totalSteps;
+    let fileOpts = configOpts;
+    if (recipe) {
+      fileOpts = mergePretrainOptions(recipeOptions(recipe, dataset, { batchSize, totalSteps: asked }), configOpts);
+      if (init) fileOpts = { ...fileOpts, model: undefined }; // --from's model replaces the recipe's
+    }
+    const planned = asked ?? fileOpts.totalSteps ?? 1000;
     opts = { ...fileOpts, preset: args.string('preset') ?? fileOpts.preset, batchSize, totalSteps: planned, seed: seedArg ?? fileOpts.seed ?? 0 };
     // From a model: its architecture, and views normalised with its mean/std (what its features expect).
     if (init) opts = { ...opts, preset: undefined, model: init.config, views: { ...fileOpts.views, ...preprocessOf(init) } };

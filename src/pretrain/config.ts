@@ -31,10 +31,17 @@ export interface PretrainConfig {
   maxBadSteps: number;
 }
 
+/** Views of a new run: any field, down to one field of a crop or of the colour jitter, over the defaults. */
+export type ViewOptions = Partial<Omit<ViewConfig, 'globalCrop' | 'focalCrop' | 'color'>> & {
+  globalCrop?: Partial<ViewConfig['globalCrop']>;
+  focalCrop?: Partial<ViewConfig['focalCrop']>;
+  color?: Partial<ViewConfig['color']>;
+};
+
 export type PretrainOptions = Partial<Omit<PretrainConfig, 'model' | 'views'>> & {
   preset?: string;
   model?: VitConfig;
-  views?: Partial<ViewConfig>;
+  views?: ViewOptions;
 };
 
 /** Official hyperparameters (ViT-S/16 config) with the run length the caller plans. */

@@ -231,6 +231,40 @@ describe('msn-web pretrain --from', () => {
   });
 });
 
+describe('msn-web pretrain --recipe', () => {
+  /** The config stored in a checkpoint's header (the JSON before the tensor bytes). */
+  const configOf = (ckpt: string) => {
+    const header = readFileSync(ckpt).toString('latin1');
+    const at = header.indexOf('"config":');
+    expect(at).toBeGreaterThan(0);
+    return header.slice(at, at + 2000);
+  };
+
+  it('plans a new run for the data (16 px grey IDX: 4 px patches, 8 px focal crops, no hue), with a --config file over it', () => {
+    const data = idxFolder();
+    const work = mkdtempSync(join(tmpdir(), 'msn-recipe-'));
+    const ckpt = join(work, 'run.msnckpt');
+    const cfg = join(work, 'over.json');
+    writeFileSync(cfg, JSON.stringify({ views: { color: { brightness: 0.1 } }, ema: { start: 0.98 } }));
+    const r = cli(['pretrain', '--data', data, '--recipe', 'small-images', '--config', cfg, '--steps', '1', '--batch-size', '8', '--workers', '1', '--out', ckpt]);
+    expect(r.err).toMatch(/^done: 1 steps/m);
+    const c = configOf(ckpt);
+    expect(c).toMatch(/"imgSize":16,"patchSize":4,"inChannels":3,"embedDim":96,"depth":4/);
+    expect(c).toMatch(/"focalSize":8/);
+    expect(c).toMatch(/"brightness":0.1,"contrast":0.4,"saturation":0,"hue":0/);
+    expect(c).toMatch(/"ema":\{"start":0.98,"end":1\}/);
+    expect(c).toMatch(/"totalSteps":1,"warmupSteps":1/);
+    expect(c).toMatch(/"lr":\{"start":0.0002,"ref":0.002/);
+  });
+
+  it('refuses an unknown recipe before reading the data, and --recipe with --preset or --resume', () => {
+    expect(cliErr(['pretrain', '--data', '/nonexistent-folder', '--recipe', 'fast'], 2)).toMatch(/Unknown recipe 'fast'\. Available: mnist-micro, small-images, official\./);
+    expect(cliErr(['pretrain', '--data', '/nonexistent-folder', '--recipe', 'small-images', '--preset', 'micro-p4-28'], 2)).toMatch(/--recipe small-images sets the model; drop --preset/);
+    expect(cliErr(['pretrain', '--data', '/nonexistent-folder', '--resume', 'x.msnckpt', '--recipe', 'small-images'], 2)).toMatch(/--recipe set up a new run/);
+    expect(run(['pretrain', '--help']).out).toMatch(/--recipe NAME .*mnist-micro, small-images, official/);
+  });
+});
+
 describe('msn-web export-onnx', () => {
   it('writes the shipped model (by folder and by name) as ONNX, refuses to replace a file without --force and checks --feature', async () => {
     const out = join(mkdtempSync(join(tmpdir(), 'msn-onnx-')), 'micro.onnx');
