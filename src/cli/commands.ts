@@ -146,7 +146,46 @@ export const EXPORT_ONNX: CommandSpec = {
   examples: ['msn-mnist-micro mnist-micro.onnx', 'my-model my-model.onnx'],
 };
 
+export const EXPORT_TORCH: CommandSpec = {
+  name: 'export-torch',
+  brief: 'write a pretraining checkpoint or model folder as an official facebookresearch/msn checkpoint',
+  summary:
+    'Writes an msn-web pretraining checkpoint (networks, prototypes, AdamW state) or a model folder (weights, prototypes) ' +
+    "as the .pth.tar the official MSN trainer's save_checkpoint writes.",
+  description:
+    "The official trainer resumes it with meta.load_checkpoint (DDP 'module.' keys, AdamW groups of init_opt).\n" +
+    'It replays its own schedules epoch x its iterations per epoch; --epoch 0 (default) runs its whole plan from these weights.',
+  positionals: [
+    { name: 'run.msnckpt | model-dir', help: "a checkpoint of msn-web pretrain, or a model folder (or a shipped model's name)" },
+    { name: 'out.pth.tar', help: 'the file to write (replaced atomically)' },
+  ],
+  options: {
+    epoch: { type: 'string', value: 'N', help: "the checkpoint's epoch (default 0; a checkpoint only)" },
+    force: { type: 'boolean', help: 'replace an existing <out.pth.tar>' },
+  },
+  examples: ['run.msnckpt run-latest.pth.tar', 'my-model my-model.pth.tar'],
+};
+
+export const EXPORT_HF: CommandSpec = {
+  name: 'export-hf',
+  brief: "write a model folder's encoder as a Hugging Face ViT-MSN folder (Transformers.js, transformers)",
+  summary:
+    "Writes a model folder's encoder as a Hugging Face ViT-MSN folder: config.json, preprocessor_config.json and onnx/model.onnx " +
+    "for Transformers.js (offline, a local model path), model.safetensors for transformers' ViTMSNModel and msn-web convert.",
+  description:
+    "image-feature-extraction gives last_hidden_state [batch, tokens, D] (after the final norm; its token 0 is embed's feature 'post');\n" +
+    "with { pool: true } pooler_output [batch, D], the CLS token before the final norm (embed's default feature).",
+  positionals: [
+    { name: 'model-dir', help: "an msn-web model folder (model.json + weights), or a shipped model's name ('msn-mnist-micro')" },
+    { name: 'out-dir', help: 'the folder to write (created if missing)' },
+  ],
+  options: {
+    force: { type: 'boolean', help: 'replace the files of an existing export in <out-dir>' },
+  },
+  examples: ['msn-mnist-micro mnist-micro-hf', 'my-model my-model-hf'],
+};
+
 /** The commands of `msn-web`, in the order of its help. */
 export const COMMAND_SPECS: Record<string, CommandSpec> = {
-  pretrain: PRETRAIN, export: EXPORT, 'export-onnx': EXPORT_ONNX, eval: EVAL, groups: GROUPS, convert: CONVERT,
+  pretrain: PRETRAIN, export: EXPORT, 'export-onnx': EXPORT_ONNX, 'export-torch': EXPORT_TORCH, eval: EVAL, groups: GROUPS, convert: CONVERT,
 };

@@ -17,6 +17,7 @@ const RUN: Record<string, () => Promise<Run>> = {
   pretrain: async () => (await import('./pretrain.js')).pretrainCommand,
   export: async () => (await import('./export.js')).exportCommand,
   'export-onnx': async () => (await import('./export-onnx.js')).exportOnnxCommand,
+  'export-torch': async () => (await import('./export-torch.js')).exportTorchCommand,
   eval: async () => (await import('./eval.js')).evalCommand,
   groups: async () => (await import('./groups.js')).groupsCommand,
   convert: async () => (await import('./convert.js')).convertCommand,

@@ -305,8 +305,8 @@ function checkFinite(a: Float32Array, key: string): void {
   }
 }
 
-/** Our layout's torch shape for a spec (inverse of what fromTorchLayout produces). */
-function torchShapeOf(name: string, ourShape: number[], cfg: VitConfig): number[] {
+/** Our layout's torch shape for a spec (inverse of what fromTorchLayout produces; what toTorchLayout returns). */
+export function torchShapeOf(name: string, ourShape: number[], cfg: VitConfig): number[] {
   if (name === 'patch_embed.proj.weight') return [cfg.embedDim, cfg.inChannels, cfg.patchSize, cfg.patchSize];
   if (ourShape.length === 2 && name.endsWith('.weight')) return [ourShape[1], ourShape[0]];
   return ourShape;

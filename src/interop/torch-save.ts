@@ -1,0 +1,200 @@
+/**
+ * Writes what `torch.save(obj, f)` writes (PyTorch >= 1.6 zip format), from
+ * plain JS values: the writing side of torch-checkpoint.ts.
+ *
+ * The archive holds `<archive>/data.pkl` (a protocol-2 pickle of the object),
+ * one raw little-endian record `<archive>/data/<key>` per tensor storage,
+ * `<archive>/byteorder` ("little") and `<archive>/version` ("3"). Each tensor
+ * is pickled as `torch._utils._rebuild_tensor_v2(storage, 0, size, stride,
+ * False, OrderedDict())`, its storage as the persistent id `('storage',
+ * torch.<Type>Storage, key, 'cpu', numel)`, contiguous, one storage per
+ * tensor. The pickle references no global beyond TORCH_SAVE_GLOBALS.
+ *
+ * Values (Python's int/float distinction is explicit, JS numbers have none):
+ * - null → None, boolean → bool, string → str, bigint → int;
+ * - number → int if it is an integer, float otherwise; `new PyFloatOut(x)`
+ *   forces a float (e.g. `lr = 1.0`, or NaN);
+ * - array → list, `new PyTupleOut([...])` → tuple;
+ * - plain object → dict (string keys, insertion order), `new PyDictOut(entries,
+ *   ordered)` → dict or collections.OrderedDict with str or int keys;
+ * - TorchTensor `{ shape, dtype, data }` → tensor (float32, float64 or int64).
+ */
+import { MsnValueError } from '../errors.js';
+import type { TorchDType, TorchTensor } from './torch-checkpoint.js';
+import { PickleWriter } from './pickle-write.js';
+import { writeZip, type ZipInput } from './zip-write.js';
+
+/** A Python float, also when the value is integral. */
+export class PyFloatOut {
+  constructor(readonly value: number) {}
+}
+/** A Python tuple. */
+export class PyTupleOut {
+  constructor(readonly items: readonly TorchSaveValue[]) {}
+}
+/** A dict (ordered = false) or collections.OrderedDict (ordered = true) with str or int keys, in this order. */
+export class PyDictOut {
+  constructor(
+    readonly entries: ReadonlyArray<readonly [string | number, TorchSaveValue]>,
+    readonly ordered = false,
+  ) {}
+}
+export type TorchSaveValue =
+  | null
+  | boolean
+  | number
+  | bigint
+  | string
+  | PyFloatOut
+  | PyTupleOut
+  | PyDictOut
+  | TorchTensor
+  | TorchSaveValue[]
+  | { [key: string]: TorchSaveValue };
+
+/** Storage type per dtype this writer supports. */
+const STORAGE_OF: Partial<Record<TorchDType, { type: string; itemSize: number; array: Function }>> = {
+  float32: { type: 'FloatStorage', itemSize: 4, array: Float32Array },
+  float64: { type: 'DoubleStorage', itemSize: 8, array: Float64Array },
+  int64: { type: 'LongStorage', itemSize: 8, array: BigInt64Array },
+};
+
+/** The globals a torch.save pickle of these values can name ("module.name"). */
+export const TORCH_SAVE_GLOBALS: readonly string[] = [
+  'collections.OrderedDict',
+  'torch._utils._rebuild_tensor_v2',
+  ...Object.values(STORAGE_OF).map((s) => `torch.${s!.type}`),
+];
+
+export interface TorchSaveOptions {
+  /** The folder name inside the archive (torch uses the file's base name without extension; default 'archive'). */
+  archiveName?: string;
+  /** Max nesting depth of the object (default 100). */
+  maxDepth?: number;
+}
+
+const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+function isTensor(v: unknown): v is TorchTensor {
+  return typeof v === 'object' && v !== null && Array.isArray((v as TorchTensor).shape) && ArrayBuffer.isView((v as TorchTensor).data);
+}
+
+/** The bytes of `torch.save(root)`; `root` must be a dict (plain object or PyDictOut). Throws MsnValueError for values it cannot write. */
+export function writeTorchCheckpoint(root: { [key: string]: TorchSaveValue } | PyDictOut, opts: TorchSaveOptions = {}): Uint8Array {
+  const archive = opts.archiveName ?? 'archive';
+  if (!/^[A-Za-z0-9_.-]{1,128}$/.test(archive)) throw new MsnValueError(`writeTorchCheckpoint: archiveName "${archive}" must be 1-128 letters, digits, '_', '.' or '-'.`);
+  if (!(root instanceof PyDictOut) && (typeof root !== 'object' || root === null || Array.isArray(root) || isTensor(root))) {
+    throw new MsnValueError('writeTorchCheckpoint: the saved object must be a dict.');
+  }
+  const maxDepth = opts.maxDepth ?? 100;
+  const w = new PickleWriter().proto(2);
+  const storages: ZipInput[] = [];
+  // Globals are pickled once and then fetched from the memo, as CPython's pickler does.
+  const memo = new Map<string, number>();
+  const global = (module: string, name: string) => {
+    const key = `${module}.${name}`;
+    const at = memo.get(key);
+    if (at !== undefined) return w.get(at);
+    memo.set(key, memo.size);
+    return w.global(module, name).put(memo.size - 1);
+  };
+  const bad = (path: string, msg: string): never => {
+    throw new MsnValueError(`writeTorchCheckpoint: ${path || 'the root'} ${msg}`);
+  };
+
+  const tensor = (t: TorchTensor, path: string) => {
+    const info = STORAGE_OF[t.dtype];
+    if (!info) bad(path, `is a ${t.dtype} tensor; this writer supports float32, float64 and int64.`);
+    if (!(t.data instanceof (info!.array as typeof Float32Array))) bad(path, `has dtype ${t.dtype} but its data is a ${t.data.constructor.name}.`);
+    let numel = 1;
+    for (const d of t.shape) {
+      if (!Number.isSafeInteger(d) || d < 0) bad(path, `has an invalid shape [${t.shape.join(', ')}].`);
+      numel *= d;
+    }
+    if (numel !== t.data.length) bad(path, `has shape [${t.shape.join(', ')}] (${numel} elements) but ${t.data.length} values.`);
+    const stride = t.shape.map((_, i) => t.shape.slice(i + 1).reduce((a, b) => a * b, 1));
+    const key = String(storages.length);
+    const d = t.data;
+    // A view, not a copy: writeZip copies it into the archive.
+    let bytes = new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+    if (!HOST_LE) bytes = swapBytes(bytes, info!.itemSize);
+    storages.push({ name: `${archive}/data/${key}`, data: bytes });
+    global('torch._utils', '_rebuild_tensor_v2').mark();
+    w.mark().str('storage');
+    global('torch', info!.type);
+    w.str(key).str('cpu').int(numel).tuple().persid();
+    w.int(0).tupleOf(t.shape).tupleOf(stride).bool(false);
+    global('collections', 'OrderedDict').emptyTuple().reduce();
+    w.tuple().reduce();
+  };
+
+  const key = (k: string | number, path: string) => {
+    if (typeof k === 'string') w.str(k);
+    else if (Number.isSafeInteger(k)) w.int(k);
+    else bad(path, `has the key ${String(k)}, which is neither a string nor an integer.`);
+  };
+
+  const value = (v: TorchSaveValue, path: string, depth: number): void => {
+    if (depth > maxDepth) bad(path, `is nested deeper than ${maxDepth} levels (a cycle?).`);
+    if (v === null) w.none();
+    else if (typeof v === 'boolean') w.bool(v);
+    else if (typeof v === 'string') w.str(v);
+    else if (typeof v === 'bigint') w.int(v);
+    else if (typeof v === 'number') {
+      if (Number.isInteger(v) && Number.isSafeInteger(v)) w.int(v);
+      else w.float(v);
+    } else if (v instanceof PyFloatOut) w.float(v.value);
+    else if (v instanceof PyTupleOut) {
+      if (v.items.length === 0) w.emptyTuple();
+      else {
+        w.mark();
+        v.items.forEach((x, i) => value(x, `${path}[${i}]`, depth + 1));
+        w.tuple();
+      }
+    } else if (Array.isArray(v)) {
+      w.emptyList();
+      if (v.length > 0) {
+        w.mark();
+        v.forEach((x, i) => value(x, `${path}[${i}]`, depth + 1));
+        w.appends();
+      }
+    } else if (isTensor(v)) tensor(v, path);
+    else if (v instanceof PyDictOut) dict(v.entries, v.ordered, path, depth);
+    else if (typeof v === 'object') dict(Object.entries(v), false, path, depth);
+    else bad(path, `is a ${typeof v}, which has no pickle form here.`);
+  };
+
+  const dict = (entries: ReadonlyArray<readonly [string | number, TorchSaveValue]>, ordered: boolean, path: string, depth: number) => {
+    if (ordered) global('collections', 'OrderedDict').emptyTuple().reduce();
+    else w.emptyDict();
+    const seen = new Set<string | number>();
+    // SETITEMS in batches of 1000, as CPython does.
+    for (let i = 0; i < entries.length; i += 1000) {
+      w.mark();
+      for (const [k, x] of entries.slice(i, i + 1000)) {
+        if (seen.has(k)) bad(path, `has the key ${JSON.stringify(k)} twice.`);
+        seen.add(k);
+        const p = `${path}[${JSON.stringify(k)}]`;
+        key(k, p);
+        value(x, p, depth + 1);
+      }
+      w.setitems();
+    }
+  };
+
+  value(root as TorchSaveValue, '', 0);
+  w.stop();
+  const enc = new TextEncoder();
+  return writeZip([
+    { name: `${archive}/data.pkl`, data: w.bytes() },
+    { name: `${archive}/byteorder`, data: enc.encode('little') },
+    ...storages,
+    { name: `${archive}/version`, data: enc.encode('3\n') },
+  ]);
+}
+
+function swapBytes(b: Uint8Array, size: number): Uint8Array {
+  const out = new Uint8Array(b.length);
+  for (let i = 0; i < b.length; i += size) for (let j = 0; j < size; j++) out[i + j] = b[i + size - 1 - j];
+  return out;
+}
