@@ -33,6 +33,7 @@ export const MODULES = {
       'test/unit/embed.test.ts',
       'test/io/model-format.test.ts',
       'test/interop/import.test.ts',
+      'test/unit/mutation-model.test.ts',
     ],
   },
   train: {
