@@ -9,6 +9,12 @@
  *   -> blocks (LayerNormalization, attention, exact-erf GELU MLP)
  *   -> features [N, D]: the CLS token before the final norm (what msn.embed
  *      returns by default), or after it with `feature: 'post'`.
+ * With `outputs: 'hugging-face'` (msn-web export-hf, for Transformers.js) the
+ * outputs are those of transformers' ViTMSNModel instead:
+ *   last_hidden_state [N, T, D]: every token after the final LayerNorm;
+ *   pooler_output [N, D]: the CLS token before the final norm. ViT-MSN has no
+ *     pooler; this output carries MSN's evaluation feature (msn.embed's
+ *     default), which Transformers.js returns for `{ pool: true }`.
  * The protobuf is written by onnx-proto (protobufjs with ONNX's own schema).
  * Only the model's own image size is exported (the position embeddings are
  * fixed in the graph); the preprocessing (mean, std) goes into metadata_props.
@@ -28,6 +34,8 @@ export interface OnnxExportOptions {
   feature?: 'pre' | 'post';
   /** Written into the model's producer_version. */
   producerVersion?: string;
+  /** 'features' (default): one output `features` [N, D] as `feature` says; 'hugging-face': ViTMSNModel's outputs (module comment). */
+  outputs?: 'features' | 'hugging-face';
 }
 
 type Attr = { name: string; i?: number; f?: number; ints?: number[] };
@@ -83,6 +91,8 @@ export function exportOnnx(model: Pick<ModelData, 'config' | 'params' | 'meta'>,
   const cfg = validateConfig(model.config);
   const feature = opts.feature ?? 'pre';
   if (feature !== 'pre' && feature !== 'post') throw new MsnFormatError(`feature must be 'pre' or 'post', got '${String(feature)}'.`);
+  const outputs = opts.outputs ?? 'features';
+  if (outputs !== 'features' && outputs !== 'hugging-face') throw new MsnFormatError(`outputs must be 'features' or 'hugging-face', got '${String(outputs)}'.`);
   // Every trunk tensor must be there with the size its shape says (a hand-made ModelData may not be).
   const trunk = paramSpecs(cfg).filter((s) => !s.name.startsWith('fc.'));
   for (const s of trunk) {
@@ -144,8 +154,15 @@ export function exportOnnx(model: Pick<ModelData, 'config' | 'params' | 'meta'>,
     x = gr.op('Add', [x, linear(act, `${pre}.mlp.fc2`, cfg.mlpRatio * d, d)]);
   }
   let out = gr.op('Squeeze', [gr.op('Gather', [x, pick[0]], [{ name: 'axis', i: 1 }]), gr.int64([1])]); // [N, D]
-  if (feature === 'post') out = ln(out, 'norm');
-  gr.nodes.push({ opType: 'Identity', input: [out], output: ['features'], name: 'features' });
+  const graphOutputs = [{ name: 'features', type: tensorType(['batch', d]) }];
+  if (outputs === 'hugging-face') {
+    gr.nodes.push({ opType: 'Identity', input: [ln(x, 'norm')], output: ['last_hidden_state'], name: 'last_hidden_state' }); // [N, T, D]
+    gr.nodes.push({ opType: 'Identity', input: [out], output: ['pooler_output'], name: 'pooler_output' });
+    graphOutputs.splice(0, 1, { name: 'last_hidden_state', type: tensorType(['batch', t, d]) }, { name: 'pooler_output', type: tensorType(['batch', d]) });
+  } else {
+    if (feature === 'post') out = ln(out, 'norm');
+    gr.nodes.push({ opType: 'Identity', input: [out], output: ['features'], name: 'features' });
+  }
 
   const pre = (model.meta as { preprocess?: unknown })?.preprocess;
   const proto = onnx.ModelProto.create({
@@ -156,7 +173,7 @@ export function exportOnnx(model: Pick<ModelData, 'config' | 'params' | 'meta'>,
     docString: 'MSN ViT encoder exported by msn-web: CLS features of normalised NCHW images.',
     metadataProps: [
       { key: 'msn_web.config', value: JSON.stringify(cfg) },
-      { key: 'msn_web.feature', value: feature },
+      { key: 'msn_web.feature', value: outputs === 'hugging-face' ? 'last_hidden_state: post, pooler_output: pre' : feature },
       ...(pre ? [{ key: 'msn_web.preprocess', value: JSON.stringify(pre) }] : []),
     ],
     graph: {
@@ -164,7 +181,7 @@ export function exportOnnx(model: Pick<ModelData, 'config' | 'params' | 'meta'>,
       node: gr.nodes,
       initializer: gr.initializers,
       input: [{ name: 'pixel_values', type: tensorType(['batch', cfg.inChannels, side, side]) }],
-      output: [{ name: 'features', type: tensorType(['batch', d]) }],
+      output: graphOutputs,
     },
   });
   return onnx.ModelProto.encode(proto).finish();
