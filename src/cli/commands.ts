@@ -110,11 +110,15 @@ export const GROUPS: CommandSpec = {
 
 export const CONVERT: CommandSpec = {
   name: 'convert',
-  brief: 'convert an official facebookresearch/msn checkpoint into a model folder',
-  summary: 'Converts a facebookresearch/msn checkpoint (training or released layout) into an msn-web model folder.',
-  description: 'Writes model.json + weights-NNNNN.bin shards and prints what it inferred from the file.',
+  brief: 'convert an official facebookresearch/msn checkpoint or a Hugging Face ViT-MSN model into a model folder',
+  summary:
+    'Converts a facebookresearch/msn checkpoint (training or released layout), or a Hugging Face ViT-MSN model ' +
+    '(model.safetensors + config.json, e.g. facebook/vit-msn-small), into an msn-web model folder.',
+  description:
+    'Writes model.json + weights-NNNNN.bin shards and prints what it inferred from the file.\n' +
+    'A Hugging Face model has no MSN projection head or prototypes: the head is initialised (seed 0), no prototypes are written.',
   positionals: [
-    { name: 'checkpoint.pth.tar', help: 'the official PyTorch checkpoint' },
+    { name: 'checkpoint.pth.tar | hf-dir', help: 'the official PyTorch checkpoint, or a folder (or .safetensors file) of a Hugging Face ViT-MSN model' },
     { name: 'out-dir', help: 'the model folder to write' },
   ],
   options: {
@@ -187,5 +191,5 @@ export const EXPORT_HF: CommandSpec = {
 
 /** The commands of `msn-web`, in the order of its help. */
 export const COMMAND_SPECS: Record<string, CommandSpec> = {
-  pretrain: PRETRAIN, export: EXPORT, 'export-onnx': EXPORT_ONNX, 'export-torch': EXPORT_TORCH, eval: EVAL, groups: GROUPS, convert: CONVERT,
+  pretrain: PRETRAIN, export: EXPORT, 'export-onnx': EXPORT_ONNX, 'export-torch': EXPORT_TORCH, 'export-hf': EXPORT_HF, eval: EVAL, groups: GROUPS, convert: CONVERT,
 };

@@ -16,12 +16,12 @@ import { parseCommand, usage } from './args.js';
 import { EXPORT_HF } from './commands.js';
 import { modelDirOf, packageVersion } from './paths.js';
 
-/** Writes the folder and returns the paths written (config.json last, so a folder with one is complete). */
-export async function exportHfCommand(argv: string[], log: (s: string) => void = (s) => console.error(s)): Promise<string[]> {
+/** Writes the folder (config.json last, so a folder that has one is complete). */
+export async function exportHfCommand(argv: string[], log: (s: string) => void = (s) => console.error(s)): Promise<void> {
   const args = parseCommand(EXPORT_HF, argv);
   if (args === 'help') {
     process.stdout.write(usage(EXPORT_HF));
-    return [];
+    return;
   }
   const [dir, out] = args.positionals;
   const configPath = join(out, 'config.json');
@@ -31,15 +31,12 @@ export async function exportHfCommand(argv: string[], log: (s: string) => void =
   const model = await loadModelFromDirectory(modelDirOf(dir));
   const files = exportHfVitMsn(model, preprocessOf(model), packageVersion());
   await mkdir(join(out, 'onnx'), { recursive: true });
-  const written: string[] = [];
   for (const name of ['onnx/model.onnx', 'model.safetensors', 'preprocessor_config.json', 'config.json'] as const) {
     const p = join(out, name);
     const v = files[name];
     await writeFileAtomic(p, typeof v === 'string' ? new TextEncoder().encode(v) : v);
-    written.push(p);
   }
   const c = model.config;
   const mb = (files['onnx/model.onnx'].length / 1e6).toFixed(1);
   log(`wrote ${out}: ViT-MSN ${c.imgSize}px, width ${c.embedDim}, depth ${c.depth}, ${c.numHeads} heads; onnx/model.onnx ${mb} MB, model.safetensors, config.json, preprocessor_config.json`);
-  return written;
 }

@@ -18,6 +18,7 @@ const RUN: Record<string, () => Promise<Run>> = {
   export: async () => (await import('./export.js')).exportCommand,
   'export-onnx': async () => (await import('./export-onnx.js')).exportOnnxCommand,
   'export-torch': async () => (await import('./export-torch.js')).exportTorchCommand,
+  'export-hf': async () => (await import('./export-hf.js')).exportHfCommand,
   eval: async () => (await import('./eval.js')).evalCommand,
   groups: async () => (await import('./groups.js')).groupsCommand,
   convert: async () => (await import('./convert.js')).convertCommand,

@@ -391,6 +391,7 @@ describe('msn-web help, version and exit codes', () => {
       export: ['export', 'only-one-positional', '--bogus', '--help'],
       'export-onnx': ['export-onnx', '-h'],
       'export-torch': ['export-torch', '--help'],
+      'export-hf': ['export-hf', '--help'],
       groups: ['groups', '--help'],
     };
     for (const [name, args] of Object.entries(forms)) {
@@ -405,7 +406,7 @@ describe('msn-web help, version and exit codes', () => {
       }
       expect(r.out).toContain('-h, --help');
     }
-    expect(Object.keys(COMMAND_SPECS).sort()).toEqual(['convert', 'eval', 'export', 'export-onnx', 'export-torch', 'groups', 'pretrain']);
+    expect(Object.keys(COMMAND_SPECS).sort()).toEqual(['convert', 'eval', 'export', 'export-hf', 'export-onnx', 'export-torch', 'groups', 'pretrain']);
   });
 
   it('an unknown command or option exits 2 with a hint; a failing command exits 1 with the error kind', () => {
