@@ -14,8 +14,7 @@ import { spawnSync } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { VitConfig } from '../../src/model/config.js';
-import { initPrototypes, initWeights, paramSpecs } from '../../src/model/params.js';
+import { initWeights, paramSpecs } from '../../src/model/params.js';
 import { importMsnCheckpoint, type EncoderWeights, type ImportedMsnCheckpoint } from '../../src/interop/import-msn.js';
 import { readTorchCheckpoint, type TorchDict, type TorchTensor } from '../../src/interop/torch-checkpoint.js';
 import {
@@ -29,7 +28,6 @@ import {
 import { PyDictOut, writeTorchCheckpoint } from '../../src/interop/torch-save.js';
 import { writeZip } from '../../src/interop/zip-write.js';
 import { openZip } from '../../src/interop/zip.js';
-import { pretrainConfig } from '../../src/pretrain/config.js';
 import { Pretrainer, type CheckpointData } from '../../src/pretrain/pretrainer.js';
 import { checkpointToBytes } from '../../src/pretrain/checkpoint.js';
 import { datasetFromTensor } from '../../src/pretrain/source.js';
@@ -37,32 +35,7 @@ import { makeSchedules } from '../../src/train/schedules.js';
 import { scheduleConfig } from '../../src/pretrain/config.js';
 import { decodeModel } from '../../src/io/model-format.js';
 import { readModelDirectory } from '../../src/io/model-loader-node.js';
-import { mulberry32 } from './builders.js';
-
-/** A small non-official width (heads must be passed on import). */
-export const CFG: VitConfig = {
-  imgSize: 16, patchSize: 4, inChannels: 3, embedDim: 24, depth: 2, numHeads: 2, mlpRatio: 2, hiddenDim: 20, outputDim: 8, numPrototypes: 6,
-};
-
-const rand = (n: number, rng: () => number, lo = -1, hi = 1) => Float32Array.from({ length: n }, () => lo + (hi - lo) * rng());
-
-/** A pretraining checkpoint with every tensor random (moments too), as Pretrainer.checkpoint() names them. */
-export function syntheticRun(cfg: VitConfig = CFG, step = 7, seed = 5): CheckpointData {
-  const rng = mulberry32(seed);
-  const config = pretrainConfig({ model: cfg, batchSize: 4, totalSteps: 40, warmupSteps: 4 });
-  const tensors: CheckpointData['tensors'] = {};
-  for (const [prefix, w] of [['encoder', initWeights(cfg, seed)], ['target', initWeights(cfg, seed + 1)]] as const) {
-    for (const [k, a] of Object.entries(w.params)) tensors[`${prefix}/${k}`] = a;
-    for (const [k, a] of Object.entries(w.buffers)) tensors[`${prefix}_buffers/${k}`] = { shape: a.shape, data: rand(a.data.length, rng, 0.1, 2) };
-  }
-  tensors.prototypes = { shape: [cfg.numPrototypes, cfg.outputDim], data: initPrototypes(cfg, seed + 2) };
-  for (const s of [...paramSpecs(cfg), { name: 'prototypes', shape: [cfg.numPrototypes, cfg.outputDim] }]) {
-    const n = s.shape.reduce((a, b) => a * b, 1);
-    tensors[`adam_m/${s.name}`] = { shape: s.shape, data: rand(n, rng, -1e-3, 1e-3) };
-    tensors[`adam_v/${s.name}`] = { shape: s.shape, data: rand(n, rng, 0, 1e-5) };
-  }
-  return { config, step, iteration: step + 2, numBatchesTracked: { encoder: 2 * step, target: step }, tensors };
-}
+import { CFG, syntheticRun } from './export-torch-helpers.js';
 
 /** Index of the first differing element, -1 if equal (Object.is: -0 and NaN exact). */
 function firstDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
