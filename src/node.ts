@@ -10,5 +10,9 @@ export { loadModelFromDirectory, readModelDirectory, writeModelDirectory } from 
 export { writeFileAtomic, readFileChecked } from './io/atomic-file.js';
 export { exportOnnx } from './interop/onnx-export.js';
 export type { OnnxExportOptions } from './interop/onnx-export.js';
+export {
+  exportTorchCheckpoint, torchExportFromPretrain, torchExportFromModel, torchExportFromImported, torchArchiveName, officialStateDict,
+} from './interop/export-torch.js';
+export type { TorchExportSource, TorchExportTraining, TorchExportOptions, PretrainExportOptions } from './interop/export-torch.js';
 export { ParallelPretrainer, createParallelPretrainer } from './pretrain/parallel-node.js';
 export type { ParallelOptions } from './pretrain/parallel-node.js';
