@@ -27,12 +27,14 @@
  *
  * What Hugging Face does not have: the MSN projection head (fc.*) and the
  * prototypes. An import therefore gives a model folder whose encoder is the
- * file's, whose head is freshly initialised at the official sizes (2048 ->
- * 2048 -> 256, seeded, so the folder is a complete msn-web model and
- * `pretrain --from` can continue from it) and which has no prototypes
- * (meta.hfImport.head says so). Features (`embed`) are exactly the file's;
- * anything that uses the head or the prototypes is not meaningful until
- * pretraining has trained them. The export writes the encoder only.
+ * file's, whose head is freshly initialised (seeded, so the folder is a
+ * complete msn-web model and `pretrain --from` can continue from it) and
+ * which has no prototypes (meta.hfImport.head says so). The head has the
+ * official sizes (2048 -> 2048 -> 256, 1024 prototypes), or the sizes an
+ * msn-web export recorded in config.json's `msn_web.head`. Features
+ * (`embed`) are exactly the file's; anything that uses the head or the
+ * prototypes is not meaningful until pretraining has trained them. The
+ * export writes the encoder only.
  */
 import { MsnConfigError, MsnFormatError } from '../errors.js';
 import { LAYER_NORM_EPS, VitConfig, validateConfig } from '../model/config.js';
@@ -85,7 +87,8 @@ export function hfConfigOf(cfg: VitConfig, version: string): HfVitMsnConfig {
     torch_dtype: 'float32',
     // Transformers.js picks onnx/model.onnx (fp32) on every device; its wasm default would look for model_quantized.onnx.
     'transformers.js_config': { dtype: 'fp32' },
-    msn_web_version: version,
+    // Not read by transformers: the sizes of the head this encoder was trained with, so that convert gives back the same config.
+    msn_web: { version, head: { hiddenDim: cfg.hiddenDim, outputDim: cfg.outputDim, numPrototypes: cfg.numPrototypes } },
   };
 }
 
@@ -136,7 +139,11 @@ function bad(msg: string): never {
   throw new MsnFormatError(`Hugging Face ViT-MSN: ${msg}`);
 }
 
-/** Reads a ViT-MSN config.json (parsed) into a VitConfig with the import head sizes. Throws MsnFormatError / MsnConfigError. */
+/**
+ * Reads a ViT-MSN config.json (parsed) into a VitConfig. The head sizes are
+ * those msn-web's export-hf recorded under `msn_web.head`, else
+ * HF_IMPORT_HEAD's (the official ones). Throws MsnFormatError / MsnConfigError.
+ */
 export function vitConfigFromHf(json: unknown): VitConfig {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) bad('config.json is not a JSON object.');
   const c = json as Record<string, unknown>;
@@ -164,9 +171,19 @@ export function vitConfigFromHf(json: unknown): VitConfig {
     depth: int('num_hidden_layers'),
     numHeads: int('num_attention_heads'),
     mlpRatio: inter / d,
-    ...HF_IMPORT_HEAD,
+    ...headSizes(c.msn_web),
   };
   return validateConfig(cfg);
+}
+
+/** `msn_web.head` of a config.json written by export-hf, if it is well-formed; otherwise the official sizes. */
+function headSizes(v: unknown): Pick<VitConfig, 'hiddenDim' | 'outputDim' | 'numPrototypes'> {
+  const h = (v as { head?: Record<string, unknown> } | undefined)?.head;
+  const ok = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x > 0;
+  if (h && typeof h === 'object' && ok(h.hiddenDim) && ok(h.outputDim) && ok(h.numPrototypes)) {
+    return { hiddenDim: h.hiddenDim, outputDim: h.outputDim, numPrototypes: h.numPrototypes };
+  }
+  return { ...HF_IMPORT_HEAD };
 }
 
 type Sd = Map<string, { shape: number[]; data: Float32Array }>;
