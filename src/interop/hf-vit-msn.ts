@@ -46,6 +46,12 @@ import { type SafetensorsEntry, type SafetensorsTensor, writeSafetensors } from 
 /** Official MSN projection-head sizes (msn_train: hidden 2048, output 256, 1024 prototypes): used for the head an import has to add. */
 export const HF_IMPORT_HEAD = Object.freeze({ hiddenDim: 2048, outputDim: 256, numPrototypes: 1024 });
 
+/** transformers' ViTMSNConfig defaults (a ViT-B/16 at 224 px), for the fields a config.json leaves out. */
+export const VIT_MSN_DEFAULTS = Object.freeze({
+  hidden_size: 768, num_hidden_layers: 12, num_attention_heads: 12, intermediate_size: 3072,
+  image_size: 224, patch_size: 16, num_channels: 3, layer_norm_eps: 1e-6,
+});
+
 /** config.json of a ViT-MSN model: the fields transformers' ViTMSNConfig defines (and Transformers.js reads). */
 export interface HfVitMsnConfig {
   model_type: 'vit_msn';
@@ -148,8 +154,10 @@ export function vitConfigFromHf(json: unknown): VitConfig {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) bad('config.json is not a JSON object.');
   const c = json as Record<string, unknown>;
   if (c.model_type !== 'vit_msn') bad(`config.json has model_type ${JSON.stringify(c.model_type)}, expected "vit_msn".`);
-  const int = (k: string): number => {
-    const v = c[k];
+  // save_pretrained leaves out fields equal to ViTMSNConfig's defaults: a missing field has its default.
+  const int = (k: keyof typeof VIT_MSN_DEFAULTS): number => {
+    let v = c[k] ?? VIT_MSN_DEFAULTS[k];
+    if (Array.isArray(v) && v.length === 2 && v[0] === v[1]) v = v[0]; // image_size / patch_size as [h, w]
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) bad(`config.json field '${k}' is ${JSON.stringify(v)}, expected a positive integer.`);
     return v;
   };
@@ -159,14 +167,14 @@ export function vitConfigFromHf(json: unknown): VitConfig {
     throw new MsnConfigError(`config.json has hidden_act ${JSON.stringify(c.hidden_act)}; msn-web's blocks use exact GELU ("gelu") only.`);
   }
   if ((c.qkv_bias ?? true) !== true) throw new MsnConfigError('config.json has qkv_bias false; msn-web\'s attention always has a qkv bias.');
-  const eps = c.layer_norm_eps ?? 1e-12; // transformers' ViTMSNConfig default
+  const eps = c.layer_norm_eps ?? VIT_MSN_DEFAULTS.layer_norm_eps;
   if (eps !== LAYER_NORM_EPS) {
     throw new MsnConfigError(`config.json has layer_norm_eps ${JSON.stringify(eps)}; msn-web's LayerNorm uses ${LAYER_NORM_EPS} (as MSN and facebook/vit-msn-*).`);
   }
   const cfg: VitConfig = {
     imgSize: int('image_size'),
     patchSize: int('patch_size'),
-    inChannels: c.num_channels === undefined ? 3 : int('num_channels'),
+    inChannels: int('num_channels'),
     embedDim: d,
     depth: int('num_hidden_layers'),
     numHeads: int('num_attention_heads'),

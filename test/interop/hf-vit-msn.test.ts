@@ -139,10 +139,16 @@ describe('config.json and preprocessor_config.json', () => {
     throwsNamed(() => vitConfigFromHf([]), 'MsnFormatError', /not a JSON object/);
     throwsNamed(() => vitConfigFromHf(c({ model_type: 'vit' })), 'MsnFormatError', /model_type "vit", expected "vit_msn"/);
     throwsNamed(() => vitConfigFromHf(c({ hidden_size: 12.5 })), 'MsnFormatError', /'hidden_size' is 12\.5, expected a positive integer/);
-    throwsNamed(() => vitConfigFromHf(c({ num_hidden_layers: undefined })), 'MsnFormatError', /'num_hidden_layers' is undefined/);
+    throwsNamed(() => vitConfigFromHf(c({ num_hidden_layers: '2' })), 'MsnFormatError', /'num_hidden_layers' is "2"/);
+    throwsNamed(() => vitConfigFromHf(c({ image_size: [16, 8] })), 'MsnFormatError', /'image_size' is \[16,8\]/);
+    expect(vitConfigFromHf(c({ image_size: [16, 16] })).imgSize).toBe(16);
+    // save_pretrained leaves out fields equal to ViTMSNConfig's defaults (ViT-B/16 at 224 px, eps 1e-6).
+    expect(vitConfigFromHf({ model_type: 'vit_msn', hidden_size: 384, intermediate_size: 1536, num_attention_heads: 6 })).toEqual({
+      imgSize: 224, patchSize: 16, inChannels: 3, embedDim: 384, depth: 12, numHeads: 6, mlpRatio: 4, ...HF_IMPORT_HEAD,
+    });
     throwsNamed(() => vitConfigFromHf(c({ hidden_act: 'gelu_new' })), 'MsnConfigError', /exact GELU/);
     throwsNamed(() => vitConfigFromHf(c({ qkv_bias: false })), 'MsnConfigError', /qkv_bias false/);
-    throwsNamed(() => vitConfigFromHf(c({ layer_norm_eps: undefined })), 'MsnConfigError', /layer_norm_eps 1e-12/);
+    throwsNamed(() => vitConfigFromHf(c({ layer_norm_eps: 1e-12 })), 'MsnConfigError', /layer_norm_eps 1e-12/);
     throwsNamed(() => vitConfigFromHf(c({ num_attention_heads: 5 })), 'MsnConfigError', /numHeads/);
   });
 
