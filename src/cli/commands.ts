@@ -165,6 +165,7 @@ export const EXPORT_TORCH: CommandSpec = {
   ],
   options: {
     epoch: { type: 'string', value: 'N', help: "the checkpoint's epoch (default 0; a checkpoint only)" },
+    'plain-keys': { type: 'boolean', help: "state-dict keys without DDP's 'module.': for the official trainer on one process (world_size 1)" },
     force: { type: 'boolean', help: 'replace an existing <out.pth.tar>' },
   },
   examples: ['run.msnckpt run-latest.pth.tar', 'my-model my-model.pth.tar'],

@@ -1,5 +1,5 @@
 /**
- * msn-web export-torch <run.msnckpt | model-dir> <out.pth.tar> [--epoch N] [--force]
+ * msn-web export-torch <run.msnckpt | model-dir> <out.pth.tar> [--epoch N] [--plain-keys] [--force]
  * Writes an msn-web pretraining checkpoint (networks, prototypes, AdamW
  * state) or a model folder (its weights and prototypes) as the official
  * facebookresearch/msn checkpoint (see src/interop/export-torch.ts). The
@@ -47,9 +47,10 @@ export async function exportTorchCommand(argv: string[], log: (s: string) => voi
     src = torchExportFromPretrain(ckpt, { epoch });
     what = `pretraining checkpoint: step ${ckpt.step}, AdamW state, epoch ${src.training!.epoch}, lr ${src.training!.lr.toPrecision(4)}`;
   }
-  const bytes = exportTorchCheckpoint(src, { archiveName: torchArchiveName(out) });
+  const plain = args.flag('plain-keys');
+  const bytes = exportTorchCheckpoint(src, { archiveName: torchArchiveName(out), modulePrefix: !plain });
   await writeFileAtomic(out, bytes);
   const c = src.config;
-  log(`wrote ${out} (${(bytes.length / 1e6).toFixed(1)} MB) from the ${what}`);
+  log(`wrote ${out} (${(bytes.length / 1e6).toFixed(1)} MB) from the ${what}; state-dict keys ${plain ? 'without a prefix (one process)' : "with DDP's 'module.' (multi-GPU)"}`);
   log(`model: ${c.imgSize}px, patch ${c.patchSize}, width ${c.embedDim}, depth ${c.depth}, heads ${c.numHeads} (the file does not record heads), ${c.numPrototypes} prototypes`);
 }

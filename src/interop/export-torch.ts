@@ -6,7 +6,7 @@
  *
  * What is written (top level, in the official order):
  * - `encoder`, `target_encoder`: state dicts (collections.OrderedDict) with
- *   DDP `module.` keys in the official module order, official names and
+ *   DDP `module.` keys (multi-GPU; `modulePrefix: false` for one process) in the official module order, official names and
  *   torch layouts (Linear (out, in), patch conv (D, C, p, p); toTorchLayout),
  *   BatchNorm running stats and an int64 `num_batches_tracked` per BN;
  * - `prototypes`: the [K, d] tensor (unnormalised);
@@ -79,6 +79,13 @@ export interface TorchExportSource {
 export interface TorchExportOptions {
   /** The folder name inside the zip (torch.save uses the file name without its last extension; default 'archive'). */
   archiveName?: string;
+  /**
+   * Prefix the state-dict keys with DDP's `module.` (default true): the
+   * official trainer wraps the encoders in DistributedDataParallel only when
+   * world_size > 1, and its load_checkpoint loads strictly, so a
+   * single-process run of it needs false.
+   */
+  modulePrefix?: boolean;
 }
 
 export interface PretrainExportOptions {
@@ -183,7 +190,7 @@ export function exportTorchCheckpoint(src: TorchExportSource, opts: TorchExportO
   const tracked = src.numBatchesTracked ?? { encoder: 0, target: 0 };
   const root: Array<[string, TorchSaveValue]> = [];
   const sd = (w: EncoderWeights, what: 'encoder' | 'target') =>
-    new PyDictOut(officialStateDict(cfg, w, { prefix: DDP_PREFIX, numBatchesTracked: tracked[what], what }), true);
+    new PyDictOut(officialStateDict(cfg, w, { prefix: opts.modulePrefix === false ? '' : DDP_PREFIX, numBatchesTracked: tracked[what], what }), true);
   const encoder = sd(src.encoder, 'encoder');
   const target = sd(src.target, 'target');
   let prototypes: TorchTensor | undefined;

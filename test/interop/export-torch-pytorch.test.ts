@@ -46,12 +46,12 @@ const work = mkdtempSync(join(tmpdir(), 'msn-torch-check-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 /** Writes the export and the expected arrays (our layout, raw float32), runs torch_check.py, returns its output. */
-function check(name: string, src: TorchExportSource, extra: { keys: string[]; scalars?: Record<string, unknown>; compareTo?: string }): string {
+function check(name: string, src: TorchExportSource, extra: { keys: string[]; scalars?: Record<string, unknown>; compareTo?: string; plainKeys?: boolean }): string {
   const dir = join(work, name);
   const adir = join(dir, 'arrays');
   mkdirSync(adir, { recursive: true });
   const file = join(dir, `${name}.pth.tar`);
-  writeFileSync(file, exportTorchCheckpoint(src, { archiveName: name }));
+  writeFileSync(file, exportTorchCheckpoint(src, { archiveName: name, modulePrefix: !extra.plainKeys }));
   const f32 = (fname: string, a: Float32Array) => writeFileSync(join(adir, fname), new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
   const arrays: Record<string, Array<[string, number[]]>> = {};
   for (const [net, w] of [['encoder', src.encoder], ['target', src.target]] as const) {
@@ -67,6 +67,7 @@ function check(name: string, src: TorchExportSource, extra: { keys: string[]; sc
     config: cfg, keys: extra.keys, arrays_dir: adir, arrays,
     num_batches_tracked: { encoder: src.numBatchesTracked?.encoder ?? 0, target: src.numBatchesTracked?.target ?? 0 },
     scalars: extra.scalars ?? {},
+    plain_keys: !!extra.plainKeys,
   };
   const tr = src.training;
   if (tr) {
@@ -116,6 +117,16 @@ describe.skipIf(!torch.ok && !required)(`export-torch in real PyTorch (${torch.w
       scalars: { epoch: 0, loss: 'nan', world_size: 1 },
     });
     expect(out).toMatch(/steps to 1/);
+    expect(out).toMatch(/ALL OK/);
+  }, 300_000);
+
+  it('plain keys (modulePrefix: false) load into the unwrapped module tree, as the official trainer on one process needs', () => {
+    const run = syntheticRun(CFG, 2, 14);
+    const out = check('plain', torchExportFromPretrain(run), {
+      keys: ['encoder', 'opt', 'prototypes', 'target_encoder', 'epoch', 'loss', 'batch_size', 'world_size', 'lr', 'temperature'],
+      plainKeys: true,
+    });
+    expect(out).toMatch(/load strictly into the official module tree, same key order/);
     expect(out).toMatch(/ALL OK/);
   }, 300_000);
 

@@ -130,6 +130,15 @@ describe('a pretraining checkpoint -> official layout -> our importer', () => {
     expect(dflt.epoch).toBe(0);
   });
 
+  it('modulePrefix: false writes plain keys (the official trainer on one process); same weights', () => {
+    const plain = exportTorchCheckpoint(torchExportFromPretrain(run), { modulePrefix: false });
+    expect(Object.keys(readTorchCheckpoint(plain).encoder as TorchDict)[0]).toBe('cls_token');
+    const ck2 = importMsnCheckpoint(plain, { which: 'encoder', numHeads: CFG.numHeads });
+    expect(ck2.meta.hadModulePrefix).toBe(false);
+    expectSameWeights(ck2.encoder!, ck.encoder!, 'encoder');
+    expectSameWeights(ck2.target, ck.target, 'target');
+  });
+
   it('step 0 (a fresh optimizer) writes an empty state, as torch does; the importer zero-fills', () => {
     const fresh = syntheticRun(CFG, 0);
     const tree = readTorchCheckpoint(exportTorchCheckpoint(torchExportFromPretrain(fresh)));
@@ -341,7 +350,10 @@ describe('msn-web export-torch (CLI)', () => {
     r = cli([ckptPath, out]);
     expect(r.status).toBe(1);
     expect(r.err).toMatch(/MsnConfigError: .*exists; pass --force/);
-    expect(cli([ckptPath, out, '--force']).status).toBe(0);
+    r = cli([ckptPath, out, '--force', '--plain-keys']);
+    expect(r.status, r.err).toBe(0);
+    expect(r.err).toMatch(/keys without a prefix/);
+    expect(Object.keys(readTorchCheckpoint(new Uint8Array(readFileSync(out))).encoder as TorchDict)[0]).toBe('cls_token');
 
     const mout = join(work, 'model.pth.tar');
     r = cli(['msn-mnist-micro', mout]);

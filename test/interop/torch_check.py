@@ -255,20 +255,23 @@ def main():
     if list(ck.keys()) != exp["keys"]:
         fail(f"top-level keys {list(ck.keys())}, expected {exp['keys']}")
 
-    # (4) the official code path
+    # (4) the official code path (DDP-wrapped when world_size > 1, plain on one process)
+    prefix = "" if exp.get("plain_keys") else "module."
     nets = {}
     for net in ("encoder", "target_encoder"):
         sd = ck[net]
         if not isinstance(sd, collections.OrderedDict):
             fail(f"{net} is a {type(sd)}, expected an OrderedDict state dict")
-        if not all(k.startswith("module.") for k in sd):
+        if prefix and not all(k.startswith(prefix) for k in sd):
             fail(f"{net}: keys without the DDP 'module.' prefix")
-        m = DDPLike(VisionTransformer(cfg))
+        if not prefix and any(k.startswith("module.") for k in sd):
+            fail(f"{net}: 'module.' keys, expected plain ones")
+        m = DDPLike(VisionTransformer(cfg)) if prefix else VisionTransformer(cfg)
         if list(m.state_dict().keys()) != list(sd.keys()):
             fail(f"{net}: key order differs from the official module's state_dict:\n{list(sd.keys())}\n{list(m.state_dict().keys())}")
         m.load_state_dict(sd, strict=True)
         nets[net] = m
-    ok("encoder and target_encoder load strictly into the official module tree wrapped like DDP, same key order")
+    ok(f"encoder and target_encoder load strictly into the official module tree{' wrapped like DDP' if prefix else ''}, same key order")
     protos = ck["prototypes"]
     K, D = cfg["numPrototypes"], cfg["outputDim"]
     if tuple(protos.shape) != (K, D):
@@ -294,7 +297,7 @@ def main():
             fail(f"param ids {ids} are not 0..n-1 through the groups")
         names = [n for n, p in encoder.named_parameters() if ("bias" not in n) and ("bn" not in n) and len(p.shape) != 1]
         names += [n for n, p in encoder.named_parameters() if ("bias" in n) or ("bn" in n) or (len(p.shape) == 1)]
-        names = [n[len("module."):] for n in names] + ["prototypes"]
+        names = [n[len(prefix):] for n in names] + ["prototypes"]
         params = [p for g in groups for p in g["params"]]
         if e["step"] > 0:
             for n, p in zip(names, params):
@@ -319,9 +322,9 @@ def main():
         sd = ck[key]
         for name, shape in exp["arrays"][net]:
             arr = to_torch_layout(name, read_f32(os.path.join(adir, f"{net}~{name}.f32"), shape), cfg)
-            same(sd["module." + name], arr, f"{key}.module.{name}")
+            same(sd[prefix + name], arr, f"{key}.{prefix}{name}")
         for bn in ("fc.bn1", "fc.bn2"):
-            t = sd[f"module.{bn}.num_batches_tracked"]
+            t = sd[f"{prefix}{bn}.num_batches_tracked"]
             if t.dtype != torch.int64 or t.shape != () or int(t) != exp["num_batches_tracked"][net]:
                 fail(f"{key}.{bn}.num_batches_tracked is {t!r}")
     same(protos, read_f32(os.path.join(adir, "prototypes.f32"), [K, D]), "prototypes")
