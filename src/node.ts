@@ -10,6 +10,9 @@ export { loadModelFromDirectory, readModelDirectory, writeModelDirectory } from 
 export { writeFileAtomic, readFileChecked } from './io/atomic-file.js';
 export { exportOnnx } from './interop/onnx-export.js';
 export type { OnnxExportOptions } from './interop/onnx-export.js';
+export { exportHfVitMsn, importHfVitMsn, vitConfigFromHf } from './interop/hf-vit-msn.js';
+export type { HfExport, HfImportResult } from './interop/hf-vit-msn.js';
+export { readSafetensors, writeSafetensors } from './interop/safetensors.js';
 export {
   exportTorchCheckpoint, torchExportFromPretrain, torchExportFromModel, torchExportFromImported, torchArchiveName, officialStateDict,
 } from './interop/export-torch.js';
