@@ -109,6 +109,9 @@ export function torchArchiveName(fileName: string): string {
 
 /** The source of an export from an msn-web pretraining checkpoint (`.msnckpt`). */
 export function torchExportFromPretrain(ckpt: CheckpointData, opts: PretrainExportOptions = {}): TorchExportSource {
+  if (typeof ckpt !== 'object' || ckpt === null || typeof ckpt.tensors !== 'object' || ckpt.tensors === null || typeof ckpt.config !== 'object') {
+    throw new MsnValueError('torchExportFromPretrain: expected checkpoint data { config, step, tensors, ... } (checkpointFromBytes / loadCheckpointFile).');
+  }
   const t = ckpt.tensors;
   const pick = (prefix: string): NamedArrays => {
     const out: NamedArrays = {};
@@ -154,15 +157,18 @@ export function torchExportFromPretrain(ckpt: CheckpointData, opts: PretrainExpo
  * `target_encoder` (every official loader finds the network it looks for),
  * plus the prototypes. No optimizer state and no counters exist, so none are
  * written: the official trainer cannot resume from such a file (its
- * load_checkpoint reads `opt`), but it can start from its weights.
+ * load_checkpoint reads `opt`); its state dicts load into the official
+ * encoders by hand, and logistic_eval.py reads `target_encoder`.
  */
 export function torchExportFromModel(model: Pick<ModelData, 'config' | 'params' | 'buffers' | 'prototypes'>): TorchExportSource {
+  if (typeof model !== 'object' || model === null) throw new MsnValueError('torchExportFromModel: expected a model { config, params, buffers, prototypes }.');
   const w = { params: model.params, buffers: model.buffers };
   return { config: model.config, encoder: w, target: w, prototypes: model.prototypes };
 }
 
 /** The source of a re-export of an imported official checkpoint (what importMsnCheckpoint returned). */
 export function torchExportFromImported(ck: ImportedMsnCheckpoint): TorchExportSource {
+  if (typeof ck !== 'object' || ck === null || typeof ck.meta !== 'object') throw new MsnValueError('torchExportFromImported: expected what importMsnCheckpoint returns.');
   const s = ck.meta.scalars;
   const num = (k: string, dflt: number) => (typeof s[k] === 'number' ? (s[k] as number) : dflt);
   const src: TorchExportSource = { config: ck.config, encoder: ck.encoder ?? ck.target, target: ck.target, prototypes: ck.prototypes };

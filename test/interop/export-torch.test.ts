@@ -292,6 +292,10 @@ describe('typed errors', () => {
     throwsOn((s) => { s.numBatchesTracked = { encoder: -1, target: 0 }; }, 'MsnValueError', /numBatchesTracked/);
     throwsOn((s) => { s.config = { ...s.config, embedDim: 0 }; }, 'MsnConfigError', /embedDim/);
     expect(() => torchExportFromPretrain(syntheticRun(), { epoch: 1.5 })).toThrow(named('MsnValueError', /epoch/));
+    expect(() => torchExportFromPretrain(null as never)).toThrow(named('MsnValueError', /checkpoint data/));
+    expect(() => torchExportFromModel(undefined as never)).toThrow(named('MsnValueError', /model/));
+    expect(() => torchExportFromImported({} as never)).toThrow(named('MsnValueError', /importMsnCheckpoint/));
+    expect(() => exportTorchCheckpoint(null as never)).toThrow(named('MsnValueError'));
     const noProtos = syntheticRun();
     delete noProtos.tensors.prototypes;
     expect(() => torchExportFromPretrain(noProtos)).toThrow(named('MsnShapeError', /prototypes/));
