@@ -157,7 +157,7 @@ export const EXPORT_TORCH: CommandSpec = {
     'Writes an msn-web pretraining checkpoint (networks, prototypes, AdamW state) or a model folder (weights, prototypes) ' +
     "as the .pth.tar the official MSN trainer's save_checkpoint writes.",
   description:
-    "The official trainer resumes it with meta.load_checkpoint (DDP 'module.' keys, AdamW groups of init_opt).\n" +
+    "The official trainer resumes it with meta.load_checkpoint (DDP 'module.' keys, or --plain-keys on one process; AdamW groups of init_opt).\n" +
     'It replays its own schedules epoch x its iterations per epoch; --epoch 0 (default) runs its whole plan from these weights.',
   positionals: [
     { name: 'run.msnckpt | model-dir', help: "a checkpoint of msn-web pretrain, or a model folder (or a shipped model's name)" },

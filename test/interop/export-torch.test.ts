@@ -16,7 +16,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initWeights, paramSpecs } from '../../src/model/params.js';
 import { importMsnCheckpoint, type EncoderWeights, type ImportedMsnCheckpoint } from '../../src/interop/import-msn.js';
-import { readTorchCheckpoint, type TorchDict, type TorchTensor } from '../../src/interop/torch-checkpoint.js';
+import { ALLOWED_TORCH_GLOBALS, readTorchCheckpoint, type TorchDict, type TorchTensor } from '../../src/interop/torch-checkpoint.js';
 import {
   exportTorchCheckpoint,
   torchArchiveName,
@@ -25,7 +25,7 @@ import {
   torchExportFromPretrain,
   type TorchExportSource,
 } from '../../src/interop/export-torch.js';
-import { PyDictOut, writeTorchCheckpoint } from '../../src/interop/torch-save.js';
+import { PyDictOut, TORCH_SAVE_GLOBALS, writeTorchCheckpoint } from '../../src/interop/torch-save.js';
 import { writeZip } from '../../src/interop/zip-write.js';
 import { openZip } from '../../src/interop/zip.js';
 import { Pretrainer, type CheckpointData } from '../../src/pretrain/pretrainer.js';
@@ -302,6 +302,11 @@ describe('typed errors', () => {
     const half = syntheticRun();
     delete half.tensors['adam_v/norm.weight'];
     expect(() => torchExportFromPretrain(half)).toThrow(named('MsnShapeError', /adam_v\/norm\.weight/));
+  });
+
+  it('the writer names only globals the reader (and the official files) allow', () => {
+    expect(TORCH_SAVE_GLOBALS).toEqual(['collections.OrderedDict', 'torch._utils._rebuild_tensor_v2', 'torch.FloatStorage', 'torch.DoubleStorage', 'torch.LongStorage']);
+    for (const g of TORCH_SAVE_GLOBALS) expect(ALLOWED_TORCH_GLOBALS).toContain(g);
   });
 
   it('the writers refuse what torch could not read back', () => {
