@@ -188,6 +188,9 @@ describe('msn-web export-hf -> msn-web convert', () => {
   it('refuses a contradicting --num-heads, a truncated file and a broken config.json with typed errors', async () => {
     const hf = join(ROOT, 'hf2');
     await exportHfCommand(['msn-mnist-micro', hf], quiet);
+    // export-hf does not overwrite an export unless --force.
+    await expect(exportHfCommand(['msn-mnist-micro', hf], quiet)).rejects.toMatchObject({ name: 'MsnConfigError', message: /config\.json exists; pass --force/ });
+    await exportHfCommand(['msn-mnist-micro', hf, '--force'], quiet);
     await expect(convert(hf, join(ROOT, 'x1'), '--num-heads', '2')).rejects.toMatchObject({ name: 'MsnConfigError', message: /--num-heads 2 contradicts the config\.json \(num_attention_heads 4\)/ });
     const st = readFileSync(join(hf, 'model.safetensors'));
     writeFileSync(join(hf, 'model.safetensors'), st.subarray(0, st.length - 10));
