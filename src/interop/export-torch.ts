@@ -27,16 +27,13 @@ import type { ModelData } from '../io/model-format.js';
 import type { CheckpointData } from '../pretrain/pretrainer.js';
 import { scheduleConfig } from '../pretrain/config.js';
 import { makeSchedules } from '../train/schedules.js';
-import type { AdamWState } from '../train/optimizer.js';
+import { TORCH_ADAMW, type AdamWState } from '../train/optimizer.js';
 import { torchShapeOf, type EncoderWeights, type ImportedMsnCheckpoint } from './import-msn.js';
 import type { TorchTensor } from './torch-checkpoint.js';
 import { PyDictOut, PyFloatOut, PyTupleOut, writeTorchCheckpoint, type TorchSaveValue } from './torch-save.js';
 
 /** The DDP prefix the official trainer's state dicts carry (it always wraps the encoder in DistributedDataParallel). */
 export const DDP_PREFIX = 'module.';
-/** AdamW hyper-parameters msn-web trains with (TORCH_ADAMW in train/optimizer.ts: torch's defaults). */
-const ADAMW_BETAS: [number, number] = [0.9, 0.999];
-const ADAMW_EPS = 1e-8;
 /** The optimizer state entry of the prototypes (train/step.ts PROTOTYPES). */
 const PROTOTYPES = 'prototypes';
 
@@ -341,8 +338,9 @@ function optimizerState(cfg: VitConfig, tr: TorchExportTraining): TorchSaveValue
   }
   const lr = new PyFloatOut(tr.lr);
   const adam: Array<[string, TorchSaveValue]> = [
-    ['betas', new PyTupleOut([new PyFloatOut(ADAMW_BETAS[0]), new PyFloatOut(ADAMW_BETAS[1])])],
-    ['eps', new PyFloatOut(ADAMW_EPS)],
+    // The hyper-parameters msn-web trains with (torch's AdamW defaults).
+    ['betas', new PyTupleOut([new PyFloatOut(TORCH_ADAMW.beta1), new PyFloatOut(TORCH_ADAMW.beta2)])],
+    ['eps', new PyFloatOut(TORCH_ADAMW.eps)],
   ];
   const flags: Array<[string, TorchSaveValue]> = [['amsgrad', false], ['foreach', null], ['maximize', false], ['capturable', false]];
   const ids = (from: number, count: number) => Array.from({ length: count }, (_, i) => from + i);
