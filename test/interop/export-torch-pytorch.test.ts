@@ -134,6 +134,7 @@ describe.skipIf(!torch.ok && !required)(`export-torch in real PyTorch (${torch.w
     const run = syntheticRun(CFG, 1, 13);
     const tgt = torchExportFromPretrain(run).target;
     const out = check('model', torchExportFromModel({ config: CFG, ...tgt, prototypes: run.tensors.prototypes.data }), { keys: ['encoder', 'target_encoder', 'prototypes'] });
+    expect(out).toMatch(/weights_only=True loads it/);
     expect(out).toMatch(/ALL OK/);
   }, 300_000);
 
