@@ -17,6 +17,8 @@ import {
   type ModelData,
   decodeModel,
   encodeModel,
+  float16ToFloat32,
+  float32ToFloat16,
   formatManifest,
   manifestTotalBytes,
   sha256Hex,
@@ -74,6 +76,15 @@ afterEach(() => {
   vi.unstubAllGlobals();
 });
 
+describe('float16 conversion beyond the range', () => {
+  it('every float32 from 65520 (the tie that rounds up) to 2^17 and beyond becomes Infinity, never a NaN pattern', () => {
+    const xs = Float32Array.of(65520, 65536, 70000, 131071, 131072, 1e5, -70000, -65536, 3e38);
+    const h = float32ToFloat16(xs);
+    expect(Array.from(h).map((v) => v.toString(16))).toEqual(['7c00', '7c00', '7c00', '7c00', '7c00', '7c00', 'fc00', 'fc00', '7c00']);
+    expect(Array.from(float16ToFloat32(h))).toEqual([Infinity, Infinity, Infinity, Infinity, Infinity, Infinity, -Infinity, -Infinity, Infinity]);
+  });
+});
+
 describe('encodeModel: arguments', () => {
   it('shardBytes must be an integer >= 1024 (1024 itself is fine)', async () => {
     for (const bad of [1023, 1024.5, 0]) {
@@ -122,6 +133,9 @@ describe('encodeModel: arguments', () => {
       [(m) => delete m.params['norm.bias'], 'MsnShapeError', "encodeModel: missing parameter 'norm.bias' for this config."],
       [(m) => delete m.buffers['fc.bn1.running_var'], 'MsnShapeError', "encodeModel: missing buffer 'fc.bn1.running_var' for this config."],
       [(m) => (m.params['norm.bias'] = { shape: [4], data: new Float32Array(4) }), 'MsnShapeError', "encodeModel: 'norm.bias' has shape [4], expected [8]."],
+      // A shape that is a prefix of the right one, with the right number of values.
+      [(m) => (m.params['cls_token'] = { shape: [1, 1], data: new Float32Array(8) }), 'MsnShapeError', "encodeModel: 'cls_token' has shape [1,1], expected [1,1,8]."],
+      [(m) => (m.params['cls_token'] = { shape: [1, 1, 8, 1], data: new Float32Array(8) }), 'MsnShapeError', "encodeModel: 'cls_token' has shape [1,1,8,1], expected [1,1,8]."],
       [(m) => (m.params['norm.bias'] = { shape: [8], data: [1, 2, 3] as unknown as Float32Array }), 'MsnValueError', "encodeModel: 'norm.bias' data must be a Float32Array."],
       [(m) => (m.params['norm.bias'] = { shape: [8], data: new Float32Array(2) }), 'MsnShapeError', "encodeModel: 'norm.bias' holds 2 values, shape [8] needs 8."],
       [(m) => (m.prototypes = new Float32Array(8)), 'MsnShapeError', "encodeModel: 'prototypes' holds 8 values, shape [4,8] needs 32."],
@@ -281,6 +295,16 @@ describe('validateManifest: every check, with its message', () => {
   let enc: EncodedModel;
   const good = async () => (enc ??= await encodeModel(model(), { shardBytes: 1024 }));
 
+  it('returns a copy: the tensor shapes are not the raw manifest arrays', async () => {
+    const g = await good();
+    const raw = clone(g.manifest);
+    const v = validateManifest(raw);
+    expect(v.tensors[0].shape).toEqual(raw.tensors[0].shape);
+    expect(v.tensors[0].shape).not.toBe(raw.tensors[0].shape);
+    raw.tensors[0].shape[0] = 99;
+    expect(v.tensors[0].shape[0]).toBe(1);
+  });
+
   it('top level: format, version, fields', async () => {
     const g = await good();
     refused(null, 'model.json is not a JSON object.');
@@ -300,6 +324,7 @@ describe('validateManifest: every check, with its message', () => {
       refused(edit(g, (m) => (m.config[k] = String(m.config[k]))), `config.${k} is missing or not a number.`);
     }
     refused(edit(g, (m) => (m.config.extra = 1)), 'config has unknown field(s): extra.');
+    refused(edit(g, (m) => ((m.config.extra = 1), (m.config.more = 2))), 'config has unknown field(s): extra, more.');
     const e = errOf(() => validateManifest(edit(g, (m) => (m.config.numHeads = 3))));
     expect(e.message).toBe('msn-web model: invalid config: embedDim (8) must be divisible by numHeads (3).');
     expect((e as Error & { cause?: Error }).cause?.name).toBe('MsnConfigError');
@@ -336,7 +361,8 @@ describe('validateManifest: every check, with its message', () => {
     for (const f of ['w', 'A_b-c.9', 'x'.repeat(128)]) expect(() => validateManifest(edit(g, (m) => (m.shards[0].file = f)))).not.toThrow();
     refused(edit(g, (m) => (m.shards[1].file = m.shards[0].file)), "shards[1].file 'weights-00000.bin' is listed twice.");
     for (const b of [-1, 1.5, '1024', 2 ** 53]) refused(edit(g, (m) => (m.shards[0].byteLength = b)), 'shards[0].byteLength is not a non-negative integer.');
-    for (const s of [7, 'A'.repeat(64), 'a'.repeat(63), 'a'.repeat(65), `${'a'.repeat(64)}\n`]) {
+    // An array holding a valid hash would pass a regex test by coercion to a string.
+    for (const s of [7, ['a'.repeat(64)], 'A'.repeat(64), 'a'.repeat(63), 'a'.repeat(65), `${'a'.repeat(64)}\n`]) {
       refused(edit(g, (m) => (m.shards[0].sha256 = s)), 'shards[0].sha256 is not 64 lower-case hex digits.');
     }
   });
@@ -358,6 +384,15 @@ describe('validateManifest: every check, with its message', () => {
     manyT.tensors = Array.from({ length: 100_001 }, () => g.manifest.tensors[0]);
     refused(manyT, 'model.json lists more than 100000 tensors.');
     refused(edit(g, (m) => (m.tensors = {})), 'model.json has no tensors list.');
+    // Exactly 100000 of each passes the count checks (and fails later for another reason).
+    const atLimit = edit(g, () => undefined) as any;
+    atLimit.shards = Array.from({ length: 100_000 }, (_, i) => ({ file: `w${i}`, byteLength: 0, sha256: 'a'.repeat(64) }));
+    const e1 = errOf(() => validateManifest(atLimit));
+    expect(e1.message).not.toContain('more than the limit');
+    const atLimitT = edit(g, () => undefined) as any;
+    atLimitT.tensors = Array.from({ length: 100_000 }, () => g.manifest.tensors[0]);
+    const e2 = errOf(() => validateManifest(atLimitT));
+    expect(e2.message).toBe(`msn-web model: tensor '${g.manifest.tensors[0].name}' is listed twice.`);
   });
 
   it('the shards may hold the tensors plus 3 bytes of padding each, not a byte more', async () => {
@@ -379,7 +414,10 @@ describe('validateManifest: every check, with its message', () => {
     refused(edit(g, (m) => (m.tensors[i].name = 5)), `tensors[${i}].name is not a string.`);
     refused(edit(g, (m) => (m.tensors[i].name = 'x')), "tensor 'x' is not part of a model with this config.");
     refused(edit(g, (m) => (m.tensors[i].name = T[0].name)), `tensor '${T[0].name}' is listed twice.`);
-    for (const s of ['3', [3.5], [-3], null]) refused(edit(g, (m) => (m.tensors[i].shape = s)), "tensor 'norm.weight' has an invalid shape.");
+    for (const s of ['3', [3.5], [-3], null, [8, -1], [-1, 8]]) refused(edit(g, (m) => (m.tensors[i].shape = s)), "tensor 'norm.weight' has an invalid shape.");
+    // A prefix of the right shape is still the wrong shape.
+    const c = T.findIndex((x) => x.name === 'cls_token');
+    refused(edit(g, (m) => (m.tensors[c].shape = [1, 1])), "tensor 'cls_token' has shape [1,1], the config needs [1,1,8].");
     refused(edit(g, (m) => (m.tensors[i].shape = [1, 8])), "tensor 'norm.weight' has shape [1,8], the config needs [8].");
     refused(edit(g, (m) => (m.tensors[i].dtype = 'int8')), `tensor 'norm.weight' has dtype "int8", expected "float32" or "float16".`);
     for (const s of [-1, 1.5, g.manifest.shards.length, '0']) {
