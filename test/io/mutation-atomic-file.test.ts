@@ -385,6 +385,17 @@ describe('readFileChecked: files whose size changes after stat', () => {
     expect(reads.map((r) => r[0])).toEqual([100, 1, 1024, 1, 1500, 1]);
   });
 
+  it('a file that grew by one byte to exactly maxBytes is read whole', async () => {
+    const p = join(dir, 'g1');
+    const want = bytes(1000);
+    await writeFile(p, want);
+    const reads = lyingStat(999);
+    const got = await readFileChecked(p, 1000);
+    expect(Buffer.from(got).equals(Buffer.from(want))).toBe(true);
+    // 999 bytes, the probe finds byte 1000 (length + 1 = maxBytes: allowed), the buffer grows to maxBytes, the next probe ends it.
+    expect(reads.map((r) => r[0])).toEqual([999, 1, 1]);
+  });
+
   it('a file that shrank returns only the bytes that exist', async () => {
     const p = join(dir, 's');
     const want = bytes(700);
