@@ -3,34 +3,33 @@
  * and gradients on the cpu, wasm and webgpu backends of TF.js 4.22.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { GELU, GELU_GRAD, LAYER_NORM, LAYER_NORM_GRAD, fusedKernelsActive } from '../kernels/wasm/kernels.js';
+import { ATTENTION, ATTENTION_GRAD, COLUMN_SUM, GELU, GELU_GRAD, LAYER_NORM, LAYER_NORM_GRAD, fusedKernelsActive } from '../kernels/wasm/kernels.js';
 import { BATCH_NORM_EPS, BATCH_NORM_MOMENTUM } from './config.js';
 
 /**
- * a [N, K] @ b [K, M] whose backward pass also uses plain products. TF.js's
- * own matMul gradient multiplies with transpose flags, which tfjs-wasm runs
- * in a scalar loop about 10x slower than its XNNPACK path for plain 2-D
- * products; transposing explicitly first keeps every product on the fast path.
+ * x [N, in] @ w [in, out] + b [out] in one fused product (the bias added by
+ * the product kernel), with a backward pass of plain products: TF.js's own
+ * matMul gradient multiplies with transpose flags, which tfjs-wasm runs in a
+ * scalar loop about 10x slower than its XNNPACK path for plain 2-D products,
+ * so the operands are transposed explicitly first. The bias gradient is one
+ * column sum on wasm (tfjs's Sum over axis 0 transposes dy first).
  */
-const matMul2dGrad = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-  const [a, b, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
-  save([a, b]);
+const linearGrad = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [x, w, b, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
+  save([x, w]);
   return {
-    value: tf.matMul(a, b) as tf.Tensor2D,
+    value: tf.fused.matMul({ a: x, b: w, bias: b }) as tf.Tensor2D,
     gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
-      const [sa, sb] = saved as tf.Tensor2D[];
-      return [tf.matMul(dy, tf.transpose(sb)), tf.matMul(tf.transpose(sa), dy)];
+      const [sx, sw] = saved as tf.Tensor2D[];
+      const db = dy.dtype === 'float32' && fusedKernelsActive() ? (tf.engine().runKernel(COLUMN_SUM, { x: dy }) as tf.Tensor) : tf.sum(dy, 0);
+      return [tf.matMul(dy, tf.transpose(sw)), tf.matMul(tf.transpose(sx), dy), db];
     },
   };
 });
 
-export function matMul2d(a: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
-  return matMul2dGrad(a, b) as tf.Tensor2D;
-}
-
 /** x [N, in] @ w [in, out] + b [out]. */
 export function linear(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
-  return tf.add(matMul2d(x, w), b);
+  return linearGrad(x, w, b) as tf.Tensor2D;
 }
 
 /**
@@ -83,6 +82,51 @@ const fusedGelu = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
 export function gelu<T extends tf.Tensor>(x: T): T {
   if (x.dtype === 'float32' && fusedKernelsActive()) return fusedGelu(x) as T;
   return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)) as T;
+}
+
+/**
+ * Attention in one kernel each way on wasm (src/kernels/wasm), from qkv
+ * [B, T, 3D]; the forward saves the softmax probabilities for the backward.
+ */
+const fusedAttentions = new Map<string, (qkv: tf.Tensor) => tf.Tensor>();
+function fusedAttention(heads: number, scale: number): (qkv: tf.Tensor) => tf.Tensor {
+  const key = `${heads}:${scale}`;
+  let f = fusedAttentions.get(key);
+  if (!f) {
+    f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+      const qkv = args[0] as tf.Tensor;
+      const [out, probs] = tf.engine().runKernel(ATTENTION, { qkv }, { heads, scale }) as tf.Tensor[];
+      (args[1] as tf.GradSaveFunc)([qkv, probs]);
+      return {
+        value: out,
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+          tf.engine().runKernel(ATTENTION_GRAD, { qkv: saved[0], probs: saved[1], dy }, { heads, scale }) as tf.Tensor,
+      };
+    }) as (qkv: tf.Tensor) => tf.Tensor;
+    fusedAttentions.set(key, f);
+  }
+  return f;
+}
+
+/**
+ * Multi-head self-attention from the qkv projection of `b` sequences of `t`
+ * tokens, qkv [B*T, 3D] laid out [q | k | v], each split into `heads`
+ * contiguous heads: softmax(q k^T / sqrt(hd)) v, heads side by side [B*T, D].
+ */
+export function attention(qkv: tf.Tensor2D, b: number, t: number, heads: number): tf.Tensor2D {
+  const d = qkv.shape[1] / 3;
+  const hd = d / heads;
+  const scale = 1 / Math.sqrt(hd);
+  if (qkv.dtype === 'float32' && fusedKernelsActive()) {
+    return tf.reshape(fusedAttention(heads, scale)(tf.reshape(qkv, [b, t, 3 * d])), [b * t, d]); // [B, T, 3D] in, [B, T, D] out
+  }
+  // Split first and use rank-4 transposes: rank-5 transposes are slow on wasm.
+  const [q, k, v] = tf.split(qkv, 3, 1).map((m) =>
+    tf.reshape(tf.transpose(tf.reshape(m, [b, t, heads, hd]), [0, 2, 1, 3]), [b * heads, t, hd]),
+  ); // each [B*h, T, hd]
+  const scores = tf.mul(tf.matMul(q, k, false, true), scale); // [B*h, T, T]
+  const ctx = tf.matMul(tf.softmax(scores, -1), v); // [B*h, T, hd]
+  return tf.reshape(tf.transpose(tf.reshape(ctx, [b, heads, t, hd]), [0, 2, 1, 3]), [b * t, d]); // [B*T, D]
 }
 
 /**

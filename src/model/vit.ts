@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { MsnShapeError } from '../errors.js';
 import { LAYER_NORM_EPS, VitConfig, baseGrid, validateConfig } from './config.js';
-import { batchNorm, gelu, layerNorm, linear } from './layers.js';
+import { attention, batchNorm, gelu, layerNorm, linear } from './layers.js';
 import { NamedArrays, bufferSpecs, initWeights, paramSpecs, toVariables } from './params.js';
 import { interpolatePosEmbed } from './pos-embed.js';
 import { readArrays, readArraysSync } from '../util/readback.js';
@@ -91,20 +91,8 @@ export class VisionTransformer {
   /** Multi-head self-attention on x [B, T, D] (already normalised). */
   private attention(x: tf.Tensor3D, prefix: string): tf.Tensor3D {
     const [b, t, d] = x.shape;
-    const h = this.cfg.numHeads;
-    const hd = d / h;
     const qkv = linear(tf.reshape(x, [b * t, d]), this.p(`${prefix}.qkv.weight`), this.p(`${prefix}.qkv.bias`)); // [B*T, 3D]
-    // Features are laid out [q | k | v], each split into h contiguous heads.
-    // Split first and use rank-4 transposes: rank-5 transposes are slow on wasm.
-    const [q, k, v] = tf.split(qkv, 3, 1).map((m) =>
-      tf.reshape(tf.transpose(tf.reshape(m, [b, t, h, hd]), [0, 2, 1, 3]), [b * h, t, hd]),
-    ); // each [B*h, T, hd]
-    // Batched products run at the same (slow) speed on wasm with or without
-    // transpose flags, so these stay plain tf.matMul (measured in bench/).
-    const scores = tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hd)); // [B*h, T, T]
-    const attn = tf.softmax(scores, -1);
-    const ctx = tf.matMul(attn, v); // [B*h, T, hd]
-    const merged = tf.reshape(tf.transpose(tf.reshape(ctx, [b, h, t, hd]), [0, 2, 1, 3]), [b * t, d]); // [B*T, D]
+    const merged = attention(qkv, b, t, this.cfg.numHeads); // [B*T, D]
     const out = linear(merged, this.p(`${prefix}.proj.weight`), this.p(`${prefix}.proj.bias`));
     return tf.reshape(out, [b, t, d]);
   }
@@ -133,7 +121,8 @@ export class VisionTransformer {
       const { tokens, gh, gw } = this.patchEmbed(images);
       const [b, n, d] = tokens.shape;
       const keep = opts.keepPatches === undefined ? undefined : checkKeepIndices(opts.keepPatches, n);
-      const cls = tf.tile(this.p('cls_token'), [b, 1, 1]); // [B, 1, D]
+      // Broadcast by an add, not tf.tile: Tile's gradient is B slices and B adds (one per image), this one is one sum.
+      const cls = tf.add(tf.zeros([b, 1, d]), this.p('cls_token')); // [B, 1, D]
       let x = tf.add(tf.concat([cls, tokens], 1), this.positionEmbedding(gh, gw)) as tf.Tensor3D; // [B, N+1, D]
       if (keep) x = selectTokens(x, keep);
       // One scope per block: a block's temporaries are freed when it ends, not

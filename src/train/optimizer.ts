@@ -5,6 +5,7 @@
  * each step by the schedules.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { ADAMW, AdamWAttrs, fusedKernelsActive } from '../kernels/wasm/kernels.js';
 import { MsnShapeError } from '../errors.js';
 
 export interface AdamWOptions {
@@ -45,18 +46,34 @@ export class AdamW {
     }
   }
 
-  /** Applies one update with gradients keyed by the same names. */
-  step(grads: Map<string, tf.Tensor>, lr: number, weightDecay: number): void {
+  /**
+   * Applies one update with gradients keyed by the same names, each first
+   * multiplied by `gradScale(name)` (gradient clipping; 1 = as it is).
+   */
+  step(grads: Map<string, tf.Tensor>, lr: number, weightDecay: number, gradScale: (name: string) => number = () => 1): void {
     this.stepCount++;
     const { beta1, beta2, eps } = this.opts;
     const t = this.stepCount;
     const stepSize = lr / (1 - beta1 ** t);
     const bc2Sqrt = Math.sqrt(1 - beta2 ** t);
+    const fused = fusedKernelsActive();
     tf.tidy(() => {
       for (const [name, s] of this.slots) {
-        const g = grads.get(name);
-        if (!g) continue;
-        const p = s.decay && weightDecay !== 0 ? tf.mul(s.variable, 1 - lr * weightDecay) : s.variable;
+        const raw = grads.get(name);
+        if (!raw) continue;
+        const scale = gradScale(name);
+        const keep = s.decay && weightDecay !== 0 ? 1 - lr * weightDecay : 1;
+        if (fused && raw.dtype === 'float32') {
+          // One kernel for the lines below, the same bits (src/kernels/wasm/kernels.c adamw).
+          const attrs: AdamWAttrs = { clip: scale, keep, beta1, beta2, bc2Sqrt, eps, stepSize };
+          const [p, m, v] = tf.engine().runKernel(ADAMW, { p: s.variable, m: s.m, v: s.v, g: raw }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+          s.m.assign(m);
+          s.v.assign(v);
+          s.variable.assign(p);
+          continue;
+        }
+        const g = scale !== 1 ? tf.mul(raw, scale) : raw;
+        const p = keep !== 1 ? tf.mul(s.variable, keep) : s.variable;
         const m = tf.add(tf.mul(s.m, beta1), tf.mul(g, 1 - beta1));
         const v = tf.add(tf.mul(s.v, beta2), tf.mul(tf.square(g), 1 - beta2));
         const denom = tf.add(tf.div(tf.sqrt(v), bc2Sqrt), eps);

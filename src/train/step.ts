@@ -21,6 +21,7 @@ import { MsnLossOptions, TargetDiagnostics, decodeDiagnostics, diagnosticsTensor
 import { AllReduce, averageTensors } from './all-reduce.js';
 import { AdamW, AdamWOptions, TORCH_ADAMW } from './optimizer.js';
 import { Schedules } from './schedules.js';
+import { EMA, fusedKernelsActive } from '../kernels/wasm/kernels.js';
 
 export const PROTOTYPES = 'prototypes';
 
@@ -206,20 +207,21 @@ export function applyGradients(
   sched: { lr: number; weightDecay: number; momentum: number },
 ): void {
   const coef = hyper.clipGrad > 0 ? Math.min(1, hyper.clipGrad / (gradNorm + 1e-6)) : 1;
-  const clipped = new Map<string, tf.Tensor>();
-  for (const [n, g] of grads) clipped.set(n, n !== PROTOTYPES && coef !== 1 ? tf.mul(g, coef) : g);
-  state.optimizer.step(clipped, sched.lr, sched.weightDecay);
-  for (const [n, g] of clipped) if (g !== grads.get(n)) g.dispose();
+  // The prototypes are not clipped (the official code clips the encoder only).
+  state.optimizer.step(grads, sched.lr, sched.weightDecay, (n) => (n !== PROTOTYPES ? coef : 1));
   tf.dispose([...grads.values()]);
   emaUpdate(state.target, state.encoder, sched.momentum);
 }
 
 /** target <- m target + (1 - m) online, for every parameter (buffers untouched). */
 export function emaUpdate(target: VisionTransformer, online: VisionTransformer, m: number): void {
+  const fused = fusedKernelsActive();
   tf.tidy(() => {
     for (const [name, tv] of target.params) {
       const ov = online.params.get(name)!;
-      tv.assign(tf.add(tf.mul(tv, m), tf.mul(ov, 1 - m)));
+      // One kernel on wasm for the same bits (src/kernels/wasm/kernels.c ema).
+      if (fused && tv.dtype === 'float32') tv.assign(tf.engine().runKernel(EMA, { t: tv, o: ov }, { momentum: m }) as tf.Tensor);
+      else tv.assign(tf.add(tf.mul(tv, m), tf.mul(ov, 1 - m)));
     }
   });
 }

@@ -2,6 +2,10 @@
  * msn-web's kernels for tfjs's wasm backend, in WebAssembly SIMD:
  *   bmm        batched matrix products (attention)
  *   gelu_fwd   exact GELU, and gelu_bwd its gradient, in one pass each
+ *   layer_norm_fwd / layer_norm_bwd   LayerNorm over rows, one pass each way
+ *   attn_fwd / attn_bwd   multi-head attention straight from the qkv projection
+ *   col_sum    column sums of a matrix (the bias gradient of a linear layer)
+ *   adamw, ema  the optimizer update and the target encoder's moving average
  *
  * The rules below hold for every function in this file.
  *
@@ -308,4 +312,187 @@ void layer_norm_bwd(const float *x, const float *g, const float *mean_in, const 
       dxr[j] = rstd * (dyr[j] * g[j] - m1 - xh * m2);
     }
   }
+}
+
+/* ---- Attention -----------------------------------------------------------------
+ * One layer's multi-head attention read straight from the qkv projection and
+ * written in the layout the output projection takes, so that the split, the
+ * six head transposes, the scaling, the softmax and the two batched products
+ * of each direction (~12 tfjs kernels forward, ~25 backward, most of them on
+ * matrices of a few dozen tokens) become one pass each way.
+ *   qkv   [B, T, 3, H, hd]  the row of token t is q | k | v, each H heads of hd
+ *   out   [B, T, H, hd]     = [B*T, D], heads side by side, D = H * hd
+ *   probs [B, H, T, T]      softmax(scale * q k^T) over the last axis
+ * As the composed ops compute it: scores = (q . k) * scale, softmax with the
+ * row maximum subtracted, out = probs v; each dot product summed over hd in
+ * four interleaved partial sums (the tolerance of the parity test covers it).
+ */
+
+/* sum over p < n of a[p] * b[p]: four lanes, then the scalar tail. */
+static inline float dot(const float *a, const float *b, int n) {
+  v128_t acc = SPLAT(0.0f);
+  int p = 0;
+  for (; p + 4 <= n; p += 4) acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_v128_load(a + p), wasm_v128_load(b + p)));
+  float s = (wasm_f32x4_extract_lane(acc, 0) + wasm_f32x4_extract_lane(acc, 1)) +
+            (wasm_f32x4_extract_lane(acc, 2) + wasm_f32x4_extract_lane(acc, 3));
+  for (; p < n; p++) s += a[p] * b[p];
+  return s;
+}
+
+/* y[p] += w * x[p] for p < n. */
+static inline void axpy(float w, const float *x, float *y, int n) {
+  const v128_t wv = SPLAT(w);
+  int p = 0;
+  for (; p + 4 <= n; p += 4) wasm_v128_store(y + p, wasm_f32x4_add(wasm_v128_load(y + p), wasm_f32x4_mul(wv, wasm_v128_load(x + p))));
+  for (; p < n; p++) y[p] += w * x[p];
+}
+
+/* Softmax of row[0..n) in place, the maximum subtracted first. */
+static void softmax_row(float *row, int n) {
+  float mx = row[0];
+  for (int j = 1; j < n; j++) mx = row[j] > mx || row[j] != row[j] ? row[j] : mx; /* NaN wins, as in tfjs */
+  const v128_t mv = SPLAT(mx);
+  float sum = 0.0f;
+  int j = 0;
+  for (; j + 4 <= n; j += 4) {
+    v128_t e = exp_nonpositive(wasm_f32x4_sub(wasm_v128_load(row + j), mv));
+    wasm_v128_store(row + j, e);
+    sum += (wasm_f32x4_extract_lane(e, 0) + wasm_f32x4_extract_lane(e, 1)) +
+           (wasm_f32x4_extract_lane(e, 2) + wasm_f32x4_extract_lane(e, 3));
+  }
+  if (j < n) {
+    v128_t e = exp_nonpositive(wasm_f32x4_sub(load_tail(row + j, n - j), mv));
+    store_tail(row + j, e, n - j);
+    for (int r = 0; r < n - j; r++) sum += row[j + r];
+  }
+  const float inv = 1.0f / sum;
+  for (j = 0; j < n; j++) row[j] *= inv;
+}
+
+EXPORT("attn_fwd")
+void attn_fwd(const float *qkv, float *out, float *probs, int batch, int t, int heads, int hd, float scale) {
+  const int d = heads * hd, row = 3 * d;
+  for (int b = 0; b < batch; b++) {
+    for (int h = 0; h < heads; h++) {
+      const float *q0 = qkv + b * t * row + h * hd, *k0 = q0 + d, *v0 = q0 + 2 * d;
+      float *p = probs + (b * heads + h) * t * t;
+      for (int i = 0; i < t; i++) {
+        const float *qi = q0 + i * row;
+        float *pi = p + i * t;
+        for (int j = 0; j < t; j++) pi[j] = dot(qi, k0 + j * row, hd) * scale;
+        softmax_row(pi, t);
+        float *oi = out + (b * t + i) * d + h * hd;
+        for (int c = 0; c < hd; c++) oi[c] = 0.0f;
+        for (int j = 0; j < t; j++) axpy(pi[j], v0 + j * row, oi, hd);
+      }
+    }
+  }
+}
+
+/*
+ * With P = probs and dO = dout (layout of out):
+ *   dV = P^T dO,   dP = dO V^T,   dS = P * (dP - rowsum(P * dP)) * scale,
+ *   dQ = dS K,     dK = dS^T Q
+ * written into dqkv (layout of qkv). `scratch` holds T floats (one row of dS).
+ */
+EXPORT("attn_bwd")
+void attn_bwd(const float *qkv, const float *probs, const float *dout, float *dqkv, float *scratch,
+              int batch, int t, int heads, int hd, float scale) {
+  const int d = heads * hd, row = 3 * d;
+  for (int i = 0; i < batch * t * row; i++) dqkv[i] = 0.0f;
+  for (int b = 0; b < batch; b++) {
+    for (int h = 0; h < heads; h++) {
+      const int base = b * t * row + h * hd;
+      const float *q0 = qkv + base, *k0 = q0 + d, *v0 = q0 + 2 * d;
+      float *dq0 = dqkv + base, *dk0 = dq0 + d, *dv0 = dq0 + 2 * d;
+      const float *p = probs + (b * heads + h) * t * t;
+      for (int i = 0; i < t; i++) {
+        const float *pi = p + i * t;
+        const float *doi = dout + (b * t + i) * d + h * hd;
+        float rowdot = 0.0f;
+        for (int j = 0; j < t; j++) {
+          const float dp = dot(doi, v0 + j * row, hd);
+          scratch[j] = dp;
+          rowdot += pi[j] * dp;
+        }
+        const float *qi = q0 + i * row;
+        float *dqi = dq0 + i * row;
+        for (int j = 0; j < t; j++) {
+          const float ds = pi[j] * (scratch[j] - rowdot) * scale;
+          axpy(ds, k0 + j * row, dqi, hd);
+          axpy(ds, qi, dk0 + j * row, hd);
+          axpy(pi[j], doi, dv0 + j * row, hd);
+        }
+      }
+    }
+  }
+}
+
+/* ---- Column sums ----------------------------------------------------------------
+ * out[j] = sum over r of x[r, j] for x [rows, cols], the rows added in order as
+ * tfjs's Sum does after it transposes x (so the result is the same), but in one
+ * pass and without the transposed copy. A linear layer's bias gradient.
+ */
+EXPORT("col_sum")
+void col_sum(const float *x, float *out, int rows, int cols) {
+  int j = 0;
+  for (; j + 4 <= cols; j += 4) {
+    v128_t acc = SPLAT(0.0f);
+    for (int r = 0; r < rows; r++) acc = wasm_f32x4_add(acc, wasm_v128_load(x + r * cols + j));
+    wasm_v128_store(out + j, acc);
+  }
+  for (; j < cols; j++) {
+    float s = 0.0f;
+    for (int r = 0; r < rows; r++) s += x[r * cols + j];
+    out[j] = s;
+  }
+}
+
+/* ---- AdamW and EMA ------------------------------------------------------------------
+ * One parameter tensor per call, every operation in the order and precision
+ * of the composed version (src/train/optimizer.ts, step.ts), so the results
+ * are the same bits: each scalar arrives as the float32 tfjs would make of it.
+ * Composed, the update is ~14 tfjs kernels and the moving average 3, per
+ * parameter tensor (a ViT has ~60): most of a step's kernel launches.
+ *   g' = g * clip                                  (clip 1: the gradient as it is)
+ *   m' = m * b1 + g' * one_minus_b1
+ *   v' = v * b2 + (g' * g') * one_minus_b2
+ *   p' = p * keep - (m' / (sqrt(v') / bc2 + eps)) * step_size     (keep 1: no decay)
+ */
+EXPORT("adamw")
+void adamw(const float *p, const float *m, const float *v, const float *g, float *p_out, float *m_out, float *v_out, int n,
+           float clip, float keep, float b1, float one_minus_b1, float b2, float one_minus_b2, float bc2, float eps, float step_size) {
+  int i = 0;
+  const v128_t c = SPLAT(clip), k = SPLAT(keep), B1 = SPLAT(b1), A1 = SPLAT(one_minus_b1), B2 = SPLAT(b2), A2 = SPLAT(one_minus_b2);
+  const v128_t C2 = SPLAT(bc2), E = SPLAT(eps), S = SPLAT(step_size);
+  for (; i + 4 <= n; i += 4) {
+    v128_t gi = wasm_f32x4_mul(wasm_v128_load(g + i), c);
+    v128_t mi = wasm_f32x4_add(wasm_f32x4_mul(wasm_v128_load(m + i), B1), wasm_f32x4_mul(gi, A1));
+    v128_t vi = wasm_f32x4_add(wasm_f32x4_mul(wasm_v128_load(v + i), B2), wasm_f32x4_mul(wasm_f32x4_mul(gi, gi), A2));
+    v128_t denom = wasm_f32x4_add(wasm_f32x4_div(wasm_f32x4_sqrt(vi), C2), E);
+    v128_t pi = wasm_f32x4_mul(wasm_v128_load(p + i), k);
+    wasm_v128_store(p_out + i, wasm_f32x4_sub(pi, wasm_f32x4_mul(wasm_f32x4_div(mi, denom), S)));
+    wasm_v128_store(m_out + i, mi);
+    wasm_v128_store(v_out + i, vi);
+  }
+  for (; i < n; i++) {
+    float gi = g[i] * clip;
+    float mi = m[i] * b1 + gi * one_minus_b1;
+    float vi = v[i] * b2 + (gi * gi) * one_minus_b2;
+    float denom = __builtin_sqrtf(vi) / bc2 + eps;
+    p_out[i] = p[i] * keep - (mi / denom) * step_size;
+    m_out[i] = mi;
+    v_out[i] = vi;
+  }
+}
+
+/* out = t * mom + o * one_minus_mom: the EMA of the target encoder. */
+EXPORT("ema")
+void ema(const float *t, const float *o, float *out, int n, float mom, float one_minus_mom) {
+  int i = 0;
+  const v128_t M = SPLAT(mom), A = SPLAT(one_minus_mom);
+  for (; i + 4 <= n; i += 4) {
+    wasm_v128_store(out + i, wasm_f32x4_add(wasm_f32x4_mul(wasm_v128_load(t + i), M), wasm_f32x4_mul(wasm_v128_load(o + i), A)));
+  }
+  for (; i < n; i++) out[i] = t[i] * mom + o[i] * one_minus_mom;
 }

@@ -6,9 +6,10 @@
  *   transposed products in kernels.c's SIMD loop, and leaves plain 2-D
  *   products (XNNPACK, faster) and anything unusual (int dtypes, multi-axis
  *   broadcasting) to tfjs's own kernel;
- * - adds the kernels MsnGelu, MsnGeluGrad, MsnLayerNorm and MsnLayerNormGrad
- *   (layers.ts's gelu and layerNorm use them on the wasm backend while they
- *   are installed).
+ * - adds the kernels MsnGelu, MsnGeluGrad, MsnLayerNorm, MsnLayerNormGrad,
+ *   MsnAttention, MsnAttentionGrad and MsnColumnSum (layers.ts's gelu,
+ *   layerNorm, attention and linear use them on the wasm backend while they
+ *   are installed), MsnAdamW and MsnEma (the optimizer and the EMA).
  * The module works in place in tfjs's memory: inputs are read and the output
  * written where tfjs keeps them.
  *
@@ -31,12 +32,42 @@ interface KernelExports {
   layer_norm_bwd(
     x: number, g: number, mean: number, rstd: number, dy: number, dx: number, dg: number, db: number, rows: number, d: number,
   ): void;
+  col_sum(x: number, out: number, rows: number, cols: number): void;
+  adamw(
+    p: number, m: number, v: number, g: number, pOut: number, mOut: number, vOut: number, n: number,
+    clip: number, keep: number, b1: number, oneMinusB1: number, b2: number, oneMinusB2: number, bc2: number, eps: number, stepSize: number,
+  ): void;
+  ema(t: number, o: number, out: number, n: number, mom: number, oneMinusMom: number): void;
+  attn_fwd(qkv: number, out: number, probs: number, batch: number, t: number, heads: number, hd: number, scale: number): void;
+  attn_bwd(
+    qkv: number, probs: number, dout: number, dqkv: number, scratch: number, batch: number, t: number, heads: number, hd: number, scale: number,
+  ): void;
 }
 
 export const GELU = 'MsnGelu';
 export const GELU_GRAD = 'MsnGeluGrad';
 export const LAYER_NORM = 'MsnLayerNorm';
 export const LAYER_NORM_GRAD = 'MsnLayerNormGrad';
+export const ATTENTION = 'MsnAttention';
+export const ATTENTION_GRAD = 'MsnAttentionGrad';
+export const COLUMN_SUM = 'MsnColumnSum';
+export const ADAMW = 'MsnAdamW';
+export const EMA = 'MsnEma';
+
+/** The scalars of one AdamW update, as the composed version (train/optimizer.ts) uses them. */
+export interface AdamWAttrs {
+  /** Gradient multiplier (the clipping coefficient; 1 = none). */
+  clip: number;
+  /** Weight-decay factor 1 - lr * wd (1 = no decay). */
+  keep: number;
+  beta1: number;
+  beta2: number;
+  /** sqrt(1 - beta2^t). */
+  bc2Sqrt: number;
+  eps: number;
+  /** lr / (1 - beta1^t). */
+  stepSize: number;
+}
 
 /** The parts of tfjs's BackendWasm this file uses. */
 interface WasmBackendLike {
@@ -149,6 +180,98 @@ function layerNormGradKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unk
   return [dx, dg, db];
 }
 
+/** Checks qkv [B, T, 3D] against `heads` and returns B, T, D and the head width. */
+function attentionShapes(kernel: string, qkv: tf.TensorInfo, heads: number): [number, number, number, number] {
+  checkFloat(kernel, qkv);
+  const [b, t, d3] = qkv.shape;
+  if (qkv.shape.length !== 3 || d3 % 3 !== 0 || !Number.isInteger(heads) || heads < 1 || (d3 / 3) % heads !== 0) {
+    throw new Error(`${kernel} takes qkv [B, T, 3D] with D a multiple of heads (${heads}), got [${qkv.shape}].`);
+  }
+  return [b, t, d3 / 3, d3 / 3 / heads];
+}
+
+/** out [B, T, D] and probs [B, H, T, T] of multi-head attention on qkv [B, T, 3D] (see kernels.c). */
+function attentionKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo[] {
+  const { qkv } = args.inputs as { qkv: tf.TensorInfo };
+  const { heads, scale } = args.attrs as { heads: number; scale: number };
+  const backend = args.backend as WasmBackendLike;
+  const [b, t, d, hd] = attentionShapes(ATTENTION, qkv, heads);
+  const out = backend.makeOutput([b, t, d], 'float32');
+  const probs = backend.makeOutput([b, heads, t, t], 'float32');
+  const off = (x: tf.TensorInfo) => offsetOf(backend, x);
+  if (b * t * d > 0) kernelsFor(backend)!.attn_fwd(off(qkv), off(out), off(probs), b, t, heads, hd, scale);
+  return [out, probs];
+}
+
+/** dqkv [B, T, 3D] from qkv, the forward's probs and dy [B, T, D]. */
+function attentionGradKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
+  const { qkv, probs, dy } = args.inputs as Record<'qkv' | 'probs' | 'dy', tf.TensorInfo>;
+  const { heads, scale } = args.attrs as { heads: number; scale: number };
+  const backend = args.backend as WasmBackendLike;
+  const [b, t, d, hd] = attentionShapes(ATTENTION_GRAD, qkv, heads);
+  checkFloat(ATTENTION_GRAD, probs, dy);
+  if (dy.shape.join() !== `${b},${t},${d}` || probs.shape.join() !== `${b},${heads},${t},${t}`) {
+    throw new Error(`${ATTENTION_GRAD}: dy [${dy.shape}] or probs [${probs.shape}] do not match qkv [${qkv.shape}] with ${heads} heads.`);
+  }
+  const dqkv = backend.makeOutput([b, t, 3 * d], 'float32'); // may grow memory: offsets are read after
+  if (b * t * d === 0) return dqkv;
+  const scratch = backend.wasm._malloc(t * 4);
+  const off = (x: tf.TensorInfo) => offsetOf(backend, x);
+  try {
+    kernelsFor(backend)!.attn_bwd(off(qkv), off(probs), off(dy), off(dqkv), scratch, b, t, heads, hd, scale);
+  } finally {
+    backend.wasm._free(scratch);
+  }
+  return dqkv;
+}
+
+/** out [cols] = the sums of x [rows, cols] over its rows. */
+function columnSumKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo {
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  const backend = args.backend as WasmBackendLike;
+  checkFloat(COLUMN_SUM, x);
+  if (x.shape.length !== 2) throw new Error(`${COLUMN_SUM} takes x [rows, cols], got [${x.shape}].`);
+  const [rows, cols] = x.shape;
+  const out = backend.makeOutput([cols], 'float32');
+  if (cols > 0) kernelsFor(backend)!.col_sum(offsetOf(backend, x), offsetOf(backend, out), rows, cols);
+  return out;
+}
+
+/** Checks that every tensor is float32 and has the shape of the first. */
+function sameShapes(kernel: string, ...ts: tf.TensorInfo[]): number {
+  checkFloat(kernel, ...ts);
+  const shape = ts[0].shape.join();
+  for (const t of ts) if (t.shape.join() !== shape) throw new Error(`${kernel}: shapes [${ts.map((x) => x.shape).join('], [')}] differ.`);
+  return sizeOf(ts[0].shape);
+}
+
+/** New p, m, v of one parameter tensor (see kernels.c adamw). */
+function adamwKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo[] {
+  const { p, m, v, g } = args.inputs as Record<'p' | 'm' | 'v' | 'g', tf.TensorInfo>;
+  const a = args.attrs as unknown as AdamWAttrs;
+  const backend = args.backend as WasmBackendLike;
+  const n = sameShapes(ADAMW, p, m, v, g);
+  const outs = [p, m, v].map((t) => backend.makeOutput([...t.shape], 'float32'));
+  const off = (x: tf.TensorInfo) => offsetOf(backend, x);
+  // 1 - beta as JavaScript computes it; every scalar becomes a float32 at the call, as a tfjs scalar would.
+  if (n > 0) {
+    kernelsFor(backend)!.adamw(off(p), off(m), off(v), off(g), off(outs[0]), off(outs[1]), off(outs[2]), n,
+      a.clip, a.keep, a.beta1, 1 - a.beta1, a.beta2, 1 - a.beta2, a.bc2Sqrt, a.eps, a.stepSize);
+  }
+  return outs;
+}
+
+/** t * momentum + o * (1 - momentum). */
+function emaKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
+  const { t, o } = args.inputs as Record<'t' | 'o', tf.TensorInfo>;
+  const { momentum } = args.attrs as { momentum: number };
+  const backend = args.backend as WasmBackendLike;
+  const n = sameShapes(EMA, t, o);
+  const out = backend.makeOutput([...t.shape], 'float32');
+  if (n > 0) kernelsFor(backend)!.ema(offsetOf(backend, t), offsetOf(backend, o), offsetOf(backend, out), n, momentum, 1 - momentum);
+  return out;
+}
+
 function batchMatMul(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
   const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
   const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
@@ -221,12 +344,17 @@ export async function installWasmKernels(): Promise<boolean> {
     tf.registerKernel({ kernelName: GELU_GRAD, backendName: 'wasm', kernelFunc: geluGradKernel as tf.KernelFunc });
     tf.registerKernel({ kernelName: LAYER_NORM, backendName: 'wasm', kernelFunc: layerNormKernel as unknown as tf.KernelFunc });
     tf.registerKernel({ kernelName: LAYER_NORM_GRAD, backendName: 'wasm', kernelFunc: layerNormGradKernel as unknown as tf.KernelFunc });
+    tf.registerKernel({ kernelName: ATTENTION, backendName: 'wasm', kernelFunc: attentionKernel as unknown as tf.KernelFunc });
+    tf.registerKernel({ kernelName: ATTENTION_GRAD, backendName: 'wasm', kernelFunc: attentionGradKernel as unknown as tf.KernelFunc });
+    tf.registerKernel({ kernelName: COLUMN_SUM, backendName: 'wasm', kernelFunc: columnSumKernel as tf.KernelFunc });
+    tf.registerKernel({ kernelName: ADAMW, backendName: 'wasm', kernelFunc: adamwKernel as unknown as tf.KernelFunc });
+    tf.registerKernel({ kernelName: EMA, backendName: 'wasm', kernelFunc: emaKernel as unknown as tf.KernelFunc });
   }
   status = { active: true, reason: 'kernels.wasm' };
   return true;
 }
 
-/** Puts tfjs's own BatchMatMul back and removes the GELU kernels (benchmarks compare both). */
+/** Puts tfjs's own BatchMatMul back and removes msn-web's other kernels (benchmarks compare both). */
 export function uninstallWasmKernels(): void {
   if (!original) return;
   tf.unregisterKernel(KERNEL, 'wasm');
@@ -234,6 +362,11 @@ export function uninstallWasmKernels(): void {
   tf.unregisterKernel(GELU_GRAD, 'wasm');
   tf.unregisterKernel(LAYER_NORM, 'wasm');
   tf.unregisterKernel(LAYER_NORM_GRAD, 'wasm');
+  tf.unregisterKernel(ATTENTION, 'wasm');
+  tf.unregisterKernel(ATTENTION_GRAD, 'wasm');
+  tf.unregisterKernel(COLUMN_SUM, 'wasm');
+  tf.unregisterKernel(ADAMW, 'wasm');
+  tf.unregisterKernel(EMA, 'wasm');
   tf.registerKernel(original);
   original = undefined;
   status = { active: false, reason: 'uninstalled' };
@@ -244,7 +377,7 @@ export function wasmKernelStatus(): { active: boolean; reason: string } {
   return { ...status };
 }
 
-/** Whether the fused GELU and LayerNorm kernels run for the current backend (layers.ts asks before each call). */
+/** Whether the fused GELU, LayerNorm and attention kernels run for the current backend (layers.ts asks before each call). */
 export function fusedKernelsActive(): boolean {
   return status.active && tf.getBackend() === 'wasm';
 }
