@@ -104,6 +104,17 @@ describe('encodeContainer: argument messages', () => {
     expect(e.name).toBe(V);
     expect(e.message).toMatch(/^encodeContainer: meta(\[0\]){257} nests deeper than 256 levels; flatten the metadata\.$/);
 
+    // Objects count as levels too.
+    const nestObj = (n: number) => {
+      let v: unknown = 0;
+      for (let i = 0; i < n; i++) v = { a: v };
+      return v;
+    };
+    expect(decodeContainer(encodeContainer({ kind: 'k', meta: nestObj(256), tensors: {} })).meta).toEqual(nestObj(256));
+    const eo = catchError(() => encodeContainer({ kind: 'k', meta: nestObj(257), tensors: {} }));
+    expect(eo.name).toBe(V);
+    expect(eo.message).toMatch(/^encodeContainer: meta(\.a){257} nests deeper than 256 levels; flatten the metadata\.$/);
+
     const shared = { lr: 0.1 };
     const meta = { a: shared, b: [shared, shared] };
     expect(decodeContainer(encodeContainer({ kind: 'k', meta, tensors: {} })).meta).toEqual(meta);
@@ -233,9 +244,27 @@ describe('decodeContainer: preamble and checksum messages', () => {
 
 describe('decodeContainer: header checks with their messages', () => {
   it('header JSON, object and version', () => {
-    const { payload } = parts();
-    const e = catchError(() => decodeContainer(assemble('{"a":', payload)));
-    expect(e.message).toMatch(new RegExp(`^Checkpoint container: the header is not valid UTF-8 JSON \\(.+\\); ${RESTORE}\\.$`));
+    const { header, payload } = parts();
+    let parseMessage = '';
+    try {
+      JSON.parse('{"a":');
+    } catch (err) {
+      parseMessage = (err as Error).message;
+    }
+    expectRefused('{"a":', payload, `the header is not valid UTF-8 JSON (${parseMessage}); ${RESTORE}.`);
+    // Invalid UTF-8 inside a JSON string (a lenient decoder would read U+FFFD and accept it), and a byte-order mark.
+    const text = JSON.stringify({ ...header, meta: { note: 'AB' } });
+    const at = text.indexOf('AB');
+    const raw = enc(text);
+    raw[at] = 0xff;
+    const e1 = catchError(() => decodeContainer(assemble(raw, payload)));
+    expect(e1.name).toBe('MsnFormatError');
+    expect(e1.message).toMatch(/^Checkpoint container: the header is not valid UTF-8 JSON \(/);
+    expect(decodeContainer(assemble(text, payload)).meta).toEqual({ note: 'AB' });
+    const bom = Uint8Array.from([0xef, 0xbb, 0xbf, ...enc(text)]);
+    const e2 = catchError(() => decodeContainer(assemble(bom, payload)));
+    expect(e2.name).toBe('MsnFormatError');
+    expect(e2.message).toMatch(/^Checkpoint container: the header is not valid UTF-8 JSON \(/);
     expectRefused('"text"', payload, `the header is the string "text", not an object; ${RESTORE}.`);
     expectRefused('true', payload, `the header is true, not an object; ${RESTORE}.`);
     for (const [v, shown] of [
@@ -276,6 +305,7 @@ describe('decodeContainer: header checks with their messages', () => {
       [1.5, '1.5'],
       ['y'.repeat(50), `the string "${'y'.repeat(40)}..."`],
       [null, 'null'],
+      [2 ** 53, '9007199254740992'],
     ] as const) {
       expectRefused(edited((h) => (h.payload_bytes = v)), payload, `payload_bytes is ${shown}, expected a non-negative multiple of 4.`);
     }
@@ -319,6 +349,7 @@ describe('decodeContainer: header checks with their messages', () => {
       [-4, '-4'],
       [12.5, '12.5'],
       [null, 'null'],
+      [2 ** 53, '9007199254740992'],
     ] as const) {
       expectRefused(t((r) => (r.offset = v)), payload, `tensor "b" has offset ${shown}, expected a non-negative multiple of 4.`);
     }
