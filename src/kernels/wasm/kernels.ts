@@ -9,7 +9,11 @@
  * - adds the kernels MsnGelu, MsnGeluGrad, MsnLayerNorm, MsnLayerNormGrad,
  *   MsnAttention, MsnAttentionGrad and MsnColumnSum (layers.ts's gelu,
  *   layerNorm, attention and linear use them on the wasm backend while they
- *   are installed), MsnAdamW and MsnEma (the optimizer and the EMA).
+ *   are installed), MsnAdamW and MsnEma (the optimizer and the EMA);
+ * - replaces the wasm backend's Identity (a copy) with one that shares the
+ *   input's memory, as the cpu backend's does and tfjs-wasm's own Reshape
+ *   does: tfjs tensors are immutable, and the tape clones every tensor it
+ *   saves for the backward pass (~500 copies of activations per train step).
  * The module works in place in tfjs's memory: inputs are read and the output
  * written where tfjs keeps them.
  *
@@ -74,12 +78,15 @@ interface WasmBackendLike {
   wasm: { asm: { memory: WebAssembly.Memory }; _malloc(n: number): number; _free(p: number): void };
   dataIdMap: { get(id: object): { memoryOffset: number } };
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  incRef(dataId: object): void;
 }
 
 const KERNEL = 'BatchMatMul';
+const IDENTITY = 'Identity';
 let compiled: Promise<WebAssembly.Module> | undefined;
 let module: WebAssembly.Module | undefined;
 let original: tf.KernelConfig | undefined;
+let originalIdentity: tf.KernelConfig | undefined;
 const instances = new WeakMap<object, KernelExports>();
 let status: { active: boolean; reason: string } = { active: false, reason: 'not installed' };
 
@@ -272,6 +279,14 @@ function emaKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attr
   return out;
 }
 
+/** The same data under a new tensor: one more reference, no copy (strings: tfjs's own kernel). */
+function identityKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  if (x.dtype === 'string') return (originalIdentity!.kernelFunc as (a: typeof args) => tf.TensorInfo)(args);
+  (args.backend as WasmBackendLike).incRef(x.dataId);
+  return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+}
+
 function batchMatMul(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
   const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
   const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
@@ -337,9 +352,14 @@ export async function installWasmKernels(): Promise<boolean> {
   if (!original) {
     const current = tf.getKernel(KERNEL, 'wasm');
     if (!current) throw new Error('tfjs-backend-wasm has no BatchMatMul kernel registered.');
+    const identity = tf.getKernel(IDENTITY, 'wasm');
+    if (!identity) throw new Error('tfjs-backend-wasm has no Identity kernel registered.');
     original = { ...current };
+    originalIdentity = { ...identity };
     tf.unregisterKernel(KERNEL, 'wasm');
     tf.registerKernel({ ...original, kernelFunc: batchMatMul as tf.KernelFunc });
+    tf.unregisterKernel(IDENTITY, 'wasm');
+    tf.registerKernel({ ...originalIdentity, kernelFunc: identityKernel as tf.KernelFunc });
     tf.registerKernel({ kernelName: GELU, backendName: 'wasm', kernelFunc: geluKernel as tf.KernelFunc });
     tf.registerKernel({ kernelName: GELU_GRAD, backendName: 'wasm', kernelFunc: geluGradKernel as tf.KernelFunc });
     tf.registerKernel({ kernelName: LAYER_NORM, backendName: 'wasm', kernelFunc: layerNormKernel as unknown as tf.KernelFunc });
@@ -368,6 +388,9 @@ export function uninstallWasmKernels(): void {
   tf.unregisterKernel(ADAMW, 'wasm');
   tf.unregisterKernel(EMA, 'wasm');
   tf.registerKernel(original);
+  tf.unregisterKernel(IDENTITY, 'wasm');
+  tf.registerKernel(originalIdentity!);
+  originalIdentity = undefined;
   original = undefined;
   status = { active: false, reason: 'uninstalled' };
 }
