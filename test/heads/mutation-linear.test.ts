@@ -10,6 +10,7 @@ import {
   LinearHead,
   fitLinearHead,
   loadHead,
+  logisticObjective,
   preprocessFeatures,
   saveHead,
 } from '../../src/heads/index.js';
@@ -48,6 +49,35 @@ describe('LinearHead.logits', () => {
   });
 });
 
+describe('fitLinearHead options and report', () => {
+  it('a missing options object is an MsnConfigError; bad numbers are named', () => {
+    expect(errOf(() => fitLinearHead(X, Y, undefined as never))).toMatch(/^MsnConfigError: encoderFingerprint must be a non-empty string/);
+    expect(errOf(() => fitLinearHead(X, Y, { encoderFingerprint: 'e', l2: -1 }))).toBe('MsnConfigError: l2 must be a positive finite number, got -1.');
+    expect(errOf(() => fitLinearHead(X, Y, { encoderFingerprint: 'e', tol: 0 }))).toBe('MsnConfigError: tol must be a positive finite number, got 0.');
+  });
+
+  it('relativeGradNorm is the final gradient norm over the norm at W = 0', () => {
+    const head = fitLinearHead(X, Y, { encoderFingerprint: 'e', maxIterations: 1 });
+    const fit = head.fit!;
+    const P = preprocessFeatures({ data: Float32Array.from(X.flatMap((r) => Array.from(r))), count: 6, dim: 3 }, head.preprocess);
+    const g0 = new Float64Array(9);
+    logisticObjective(new Float64Array(9), P, Int32Array.from([0, 1, 2, 0, 1, 2]), 3, fit.lambda, g0);
+    const norm0 = Math.sqrt(g0.reduce((a, v) => a + v * v, 0));
+    expect(Math.abs(norm0 - 1)).toBeGreaterThan(0.1); // far from 1, so a product and a quotient differ
+    // Same computation as the solver's up to summation order: 1e-12 relative.
+    expect(fit.relativeGradNorm / (fit.gradNorm / norm0)).toBeCloseTo(1, 12);
+    expect(fit.converged).toBe(false);
+  });
+
+  it('a fitted head keeps its solver report in its bundle', () => {
+    const head = fitLinearHead(X, Y, { encoderFingerprint: 'e' });
+    const b = saveHead(head) as HeadBundle & { fit?: unknown };
+    expect(b.fit).toEqual(head.fit);
+    expect(b.fit).not.toBe(head.fit);
+    expect((loadHead(JSON.stringify(b)) as LinearHead).fit).toEqual(head.fit);
+  });
+});
+
 describe('a fit whose gradient is zero at W = 0', () => {
   it('stops before the first iteration with W = 0, a relative gradient norm of 0 and uniform predictions', () => {
     // Constant rows vanish under centring, so every preprocessed feature is 0.
@@ -81,6 +111,8 @@ describe('LinearHead.fromBundle', () => {
     expect(withWeights({ shape: [3, 3, 1], data: new Array(9).fill(0) })).toBe(msg('[3, 3, 1]'));
     expect(withWeights({ shape: [1, 9], data: new Array(9).fill(0) })).toBe(msg('[1, 9]'));
     expect(withWeights({ shape: [9, 1], data: new Array(9).fill(0) })).toBe(msg('[9, 1]'));
+    // Only the class count wrong (a fourth row of weights).
+    expect(withWeights({ shape: [4, 3], data: new Array(12).fill(0) })).toBe(msg('[4, 3]'));
     // The same through loadHead, which checks the generic form first.
     const b = bundle();
     b.arrays.weights = { shape: [9, 1], data: new Array(9).fill(0) };
