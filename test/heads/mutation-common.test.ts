@@ -255,6 +255,32 @@ describe('dotRows and addTransposedProduct', () => {
     }
   });
 
+  it('dotRows writes only its rowsA x rowsB entries, whatever the remainder', () => {
+    // A buffer longer than needed (kNN reuses one across query blocks): the
+    // slots after the product must stay as they were, and so must A and B.
+    for (const rowsB of [1, 2, 3, 4, 5, 6, 7]) {
+      for (const rowsA of [1, 2]) {
+        const dim = 2;
+        const A = ints(rowsA * dim, 5);
+        const B = ints(rowsB * dim, 6);
+        const out = new Float64Array(rowsA * rowsB + 8).fill(-7);
+        dotRows(A, rowsA, B, rowsB, dim, out);
+        expect([rowsA, rowsB, Array.from(out.subarray(rowsA * rowsB))]).toEqual([rowsA, rowsB, new Array(8).fill(-7)]);
+        expect(out.subarray(0, rowsA * rowsB).every((v) => Number.isFinite(v))).toBe(true);
+      }
+    }
+  });
+
+  it('addTransposedProduct adds only into its cols x dim entries', () => {
+    for (const cols of [1, 2, 3]) {
+      const rows = 5;
+      const dim = 2;
+      const G = new Float64Array(cols * dim + 6).fill(-7);
+      addTransposedProduct(ints(rows * cols, 7), ints(rows * dim, 8), rows, cols, dim, G);
+      expect([cols, Array.from(G.subarray(cols * dim))]).toEqual([cols, new Array(6).fill(-7)]);
+    }
+  });
+
   it('addTransposedProduct: G += P^T X for every remainder of the block of four, added to what G held', () => {
     for (const rows of [1, 2, 3, 4, 5, 6, 7, 8, 9]) {
       for (const cols of [1, 2, 3]) {
