@@ -137,3 +137,18 @@ describe('package root and shipped models', () => {
     expect((await readdir(dir)).length).toBe(1);
   });
 });
+
+describe('survivors of the first run', () => {
+  it('loadModelFromDirectory passes its cache options on; an error without a cause has no cause property', async () => {
+    const { MemoryModelCache } = await import('../../src/io/model-cache.js');
+    const e = await model();
+    await writeModelDirectory(dir, e);
+    const cache = new MemoryModelCache();
+    await loadModelFromDirectory(dir, { cache, cacheKey: 'folder' });
+    expect((await cache.list()).map((x) => x.key)).toEqual(['folder']);
+    await writeFile(join(dir, e.manifest.shards[0].file), new Uint8Array(3));
+    const err = await catchAsyncError(() => readModelDirectory(dir));
+    expect(err.message).toContain('has 3 bytes');
+    expect('cause' in err).toBe(false);
+  });
+});

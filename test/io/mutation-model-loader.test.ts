@@ -412,3 +412,84 @@ describe('readModelFiles', () => {
     expect(err.name).toBe('AbortError');
   });
 });
+
+describe('survivors of the first run', () => {
+  const u = `${BASE}model.json`;
+  const notJson = new RegExp(`^msn-web model: ${u.replace(/[./]/g, '\\$&')} is not valid JSON \\(.+\\)\\.$`);
+  const MiB = 1024 * 1024;
+
+  it('an object with a shards array but no manifest is read as named files', async () => {
+    const e1 = await catchAsyncError(() => loadModel({ shards: [] } as never));
+    expect(e1.message).toBe("msn-web model: no 'model.json' among the files (shards).");
+    const e2 = await catchAsyncError(() => loadModel({ manifest: {} } as never));
+    expect(e2.message).toBe("msn-web model: no 'model.json' among the files (manifest).");
+  });
+
+  it('errors without a cause have no cause property; an abort inside fetch says it was cancelled', async () => {
+    const e = await catchAsyncError(() => fetchModel(new URL(u), { fetch: server(new Map()).fetch }));
+    expect('cause' in e).toBe(false);
+    const ac = new AbortController();
+    const f = (async () => {
+      ac.abort();
+      throw new Error('aborted');
+    }) as unknown as typeof fetch;
+    const a = await catchAsyncError(() => fetchModel(new URL(u), { fetch: f, signal: ac.signal }));
+    expect(a.message).toBe('Model loading was cancelled.');
+  });
+
+  it('a response without headers (some polyfills) still loads', async () => {
+    const e = await model();
+    const files = new Map<string, Reply>([
+      [u, () => Object.assign(noBody(te.encode(JSON.stringify(e.manifest))), { headers: undefined })],
+    ]);
+    e.manifest.shards.forEach((s, i) => files.set(BASE + s.file, () => noBody(e.shards[i])));
+    expect((await loadModel(BASE, { fetch: server(files).fetch })).from).toBe('network');
+  });
+
+  it('a manifest of exactly 16 MiB (declared, streamed, whole text, Blob) is not refused for its size', async () => {
+    const spaces = te.encode(' '.repeat(MiB));
+    const streamed = () =>
+      new Response(
+        new ReadableStream({
+          start(c) {
+            for (let i = 0; i < 16; i++) c.enqueue(spaces);
+            c.close();
+          },
+        }),
+        { headers: { 'content-length': String(16 * MiB) } },
+      );
+    expect((await catchAsyncError(() => fetchModel(new URL(u), { fetch: server(new Map([[u, streamed]])).fetch }))).message).toMatch(notJson);
+    const whole = noBody(new Uint8Array(0));
+    whole.text = async () => ' '.repeat(16 * MiB);
+    expect((await catchAsyncError(() => fetchModel(new URL(u), { fetch: server(new Map([[u, () => whole]])).fetch }))).message).toMatch(notJson);
+    const blob = new Map([['model.json', new Blob([new Uint8Array(16 * MiB).fill(0x20)])]]);
+    expect((await catchAsyncError(() => readModelFiles(blob))).message).toMatch(/^msn-web model: model\.json is not valid JSON \(.+\)\.$/);
+  });
+
+  it('a manifest streamed in several chunks is reassembled in order', async () => {
+    const e = await model();
+    const text = te.encode(JSON.stringify(e.manifest));
+    const files = await filesFor(e);
+    files.set(u, () => {
+      const cut = [0, 7, 100, Math.floor(text.length / 2), text.length];
+      return new Response(
+        new ReadableStream({
+          start(c) {
+            for (let i = 1; i < cut.length; i++) c.enqueue(text.slice(cut[i - 1], cut[i]));
+            c.close();
+          },
+        }),
+      );
+    });
+    expect((await loadModel(BASE, { fetch: server(files).fetch })).manifest).toEqual(e.manifest);
+  });
+
+  it('a streamed shard that ends short is reported as truncated, not as corrupt', async () => {
+    const e = await model();
+    const s0 = e.manifest.shards[0];
+    const files = await filesFor(e);
+    files.set(BASE + s0.file, () => new Response(e.shards[0].slice(0, s0.byteLength - 5)));
+    const err = await catchAsyncError(() => loadModel(BASE, { fetch: server(files).fetch }));
+    expect(err.message).toBe(`msn-web model: shard 0 (${s0.file}) has ${s0.byteLength - 5} bytes, the manifest says ${s0.byteLength} (truncated or wrong file?).`);
+  });
+});
