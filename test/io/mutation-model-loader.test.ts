@@ -363,7 +363,7 @@ describe('readModelFiles', () => {
   const blobs = async () => {
     const e = await model();
     const m = new Map<string, Blob>([['model.json', new Blob([JSON.stringify(e.manifest)])]]);
-    e.manifest.shards.forEach((s, i) => m.set(s.file, new Blob([e.shards[i]])));
+    e.manifest.shards.forEach((s, i) => m.set(s.file, new Blob([e.shards[i] as BlobPart])));
     return { e, m };
   };
 
