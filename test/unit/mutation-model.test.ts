@@ -12,6 +12,7 @@ import '../../src/train/gradients.js';
 import { MODEL_LIMITS, PRESETS, type VitConfig, baseGrid, getPreset, parameterCount, validateConfig } from '../../src/model/config.js';
 import { bufferSpecs, fromTorchLayout, initPrototypes, initWeights, isDecayed, paramSpecs, toTorchLayout, toVariables } from '../../src/model/params.js';
 import { PROTOTYPE_TEMPERATURE, l2Normalize, prototypeLogits, prototypeProbabilities } from '../../src/model/prototypes.js';
+import { Rng } from '../../src/util/rng.js';
 
 const SMALL: VitConfig = { imgSize: 8, patchSize: 4, inChannels: 3, embedDim: 8, depth: 2, numHeads: 2, mlpRatio: 2, hiddenDim: 6, outputDim: 5, numPrototypes: 7 };
 
@@ -105,6 +106,23 @@ describe('validateConfig', () => {
     const inside = { ...SMALL, outputDim: 16384, numPrototypes: k };
     expect(parameterCount(inside)).toBeLessThanOrEqual(2 ** 29);
     expect(validateConfig(inside).numPrototypes).toBe(k);
+  });
+
+  it('a config of exactly 2^29 numbers is accepted', () => {
+    // Width-1 outputs: the prototypes add K numbers each, so K can fill the budget exactly.
+    const numel = (sh: number[]) => sh.reduce((a, b) => a * b, 1);
+    let found: VitConfig | undefined;
+    for (let h = 16384; h > 0 && !found; h--) {
+      const c: VitConfig = { imgSize: 224, patchSize: 16, inChannels: 3, embedDim: 1024, depth: 24, numHeads: 16, mlpRatio: 4, hiddenDim: h, outputDim: 1, numPrototypes: 1 };
+      const rest = 2 ** 29 - (parameterCount(c) - 1);
+      if (rest >= 1 && rest <= MODEL_LIMITS.maxPrototypes) found = { ...c, numPrototypes: rest };
+    }
+    expect(found).toBeDefined();
+    const cfg = found!;
+    // Counted independently from the specs.
+    expect([...paramSpecs(cfg), ...bufferSpecs(cfg)].reduce((a, sp) => a + numel(sp.shape), 0) + cfg.numPrototypes).toBe(2 ** 29);
+    expect(validateConfig(cfg).numPrototypes).toBe(cfg.numPrototypes);
+    expect(message(() => validateConfig({ ...cfg, numPrototypes: cfg.numPrototypes + 1 }))).toMatch(/^This config has 536870913 parameters/);
   });
 
   it('returns a frozen copy', () => {
@@ -210,6 +228,24 @@ describe('params', () => {
     expect(Array.from(again.params['pos_embed'].data)).toEqual(Array.from(w.params['pos_embed'].data));
     expect(Array.from(initWeights(cfg, 8).params['pos_embed'].data)).not.toEqual(Array.from(w.params['pos_embed'].data));
     expect(w.params['fc.fc3.weight'].shape).toEqual([64, 5]);
+  });
+
+  it('initWeights draws in spec order from one seeded stream: trunc normal (std 0.02) and Kaiming normal, one draw per value', () => {
+    // An independent replay of the documented init with the same Rng (no value beyond +-2 occurs at std 0.02).
+    const w = initWeights(SMALL, 11);
+    const rng = new Rng(11);
+    for (const sp of paramSpecs(SMALL)) {
+      const n = sp.shape.reduce((a, b) => a * b, 1);
+      const got = w.params[sp.name].data;
+      if (sp.init === 'trunc_normal') {
+        const want = Float32Array.from({ length: n }, () => rng.normal() * 0.02);
+        expect(Array.from(got), sp.name).toEqual(Array.from(want));
+      } else if (sp.init === 'patch_kaiming') {
+        const std = Math.sqrt(2 / (SMALL.inChannels * SMALL.patchSize ** 2));
+        const want = Float32Array.from({ length: n }, () => rng.normal() * std);
+        expect(Array.from(got), sp.name).toEqual(Array.from(want));
+      }
+    }
   });
 
   it('initPrototypes: uniform in +-1/sqrt(outputDim), reproducible by seed', () => {
