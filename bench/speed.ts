@@ -170,12 +170,13 @@ const profiles: { setup: string; kernels: number; top: { kernel: string; share: 
 
 /**
  * Kernel time by kernel name, as shares of the total. 'unnamed scope' entries
- * (custom gradients) contain kernels that are listed themselves: left out.
+ * (custom gradients) and op scopes such as 'fusedMatMul__op' contain kernels
+ * that are listed themselves: left out.
  */
 function topKernels(prof: Awaited<ReturnType<typeof tf.profile>>, n = 12) {
   const by = new Map<string, { ms: number; calls: number }>();
   for (const k of prof.kernels) {
-    if (k.name === 'unnamed scope') continue;
+    if (k.name === 'unnamed scope' || k.name.endsWith('__op')) continue;
     const e = by.get(k.name) ?? { ms: 0, calls: 0 };
     e.ms += k.kernelTimeMs as number;
     e.calls++;
