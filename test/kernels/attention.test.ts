@@ -22,6 +22,7 @@ import { attention } from '../../src/model/layers.js';
 import '../../src/train/gradients.js';
 import { fusedKernelsActive, installWasmKernels, uninstallWasmKernels } from '../../src/kernels/wasm/kernels.js';
 import { Rng } from '../../src/util/rng.js';
+import { expectClose as close } from './helpers.js';
 
 /** b sequences of t tokens, `heads` heads of hd: qkv [b*t, 3*heads*hd] and an upstream gradient. */
 type Case = { b: number; t: number; heads: number; hd: number; qkv: Float32Array; dy: Float32Array; spread: number };
@@ -46,17 +47,6 @@ function run(c: Case): Out {
     const [dqkv] = tf.grads(f)([qkv]);
     return { y: attention(qkv, c.b, c.t, c.heads).dataSync() as Float32Array, dqkv: dqkv.dataSync() as Float32Array };
   });
-}
-
-function close(got: Float32Array, ref: Float32Array, tol: number, what: string): void {
-  expect(got.length).toBe(ref.length);
-  let worst = 0;
-  let at = -1;
-  for (let i = 0; i < ref.length; i++) {
-    const e = Math.abs(got[i] - ref[i]) / (1 + Math.abs(ref[i]));
-    if (!(e <= worst)) [worst, at] = [e, i]; // NaN counts as worst
-  }
-  expect(worst, `${what}: worst at ${at}: ${got[at]} vs ${ref[at]}`).toBeLessThanOrEqual(tol);
 }
 
 describe('fused attention kernels (wasm)', () => {

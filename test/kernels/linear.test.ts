@@ -21,6 +21,7 @@ import { linear } from '../../src/model/layers.js';
 import '../../src/train/gradients.js';
 import { fusedKernelsActive, installWasmKernels, uninstallWasmKernels } from '../../src/kernels/wasm/kernels.js';
 import { Rng } from '../../src/util/rng.js';
+import { expectClose as close } from './helpers.js';
 
 type Case = { n: number; din: number; dout: number; x: Float32Array; w: Float32Array; b: Float32Array; dy: Float32Array };
 type Out = { y: Float32Array; dx: Float32Array; dw: Float32Array; db: Float32Array };
@@ -43,17 +44,6 @@ function run(c: Case, composed = false): Out {
     expect(db.shape).toEqual([c.dout]);
     return { y: lin(x, w, b).dataSync() as Float32Array, dx: dx.dataSync() as Float32Array, dw: dw.dataSync() as Float32Array, db: db.dataSync() as Float32Array };
   });
-}
-
-function close(got: Float32Array, ref: Float32Array, tol: number, what: string): void {
-  expect(got.length).toBe(ref.length);
-  let worst = 0;
-  let at = -1;
-  for (let i = 0; i < ref.length; i++) {
-    const e = Math.abs(got[i] - ref[i]) / (1 + Math.abs(ref[i]));
-    if (!(e <= worst)) [worst, at] = [e, i]; // NaN counts as worst
-  }
-  expect(worst, `${what}: worst at ${at}: ${got[at]} vs ${ref[at]}`).toBeLessThanOrEqual(tol);
 }
 
 describe('linear: fused bias, column-sum bias gradient (wasm)', () => {
