@@ -35,10 +35,12 @@ describe('SharedAllReduce', () => {
   it('refuses a reduction longer than the group was sized for, and a rank outside the group', () => {
     const buf = createGroupBuffer(2, 3);
     expect(() => new SharedAllReduce(buf, 0, 2).sum(new Float32Array(4))).toThrow(/4 values exceeds the group's capacity of 3/);
-    expect(() => new SharedAllReduce(buf, 2, 2)).toThrow(expect.objectContaining({ name: 'MsnValueError' }));
-    expect(() => new SharedAllReduce(buf, -1, 2)).toThrow(expect.objectContaining({ name: 'MsnValueError' }));
-    expect(() => createGroupBuffer(0, 3)).toThrow(expect.objectContaining({ name: 'MsnValueError' }));
-    expect(() => createGroupBuffer(2, 0)).toThrow(expect.objectContaining({ name: 'MsnValueError' }));
+    const bytes = buf.byteLength;
+    expect(() => new SharedAllReduce(buf, 2, 2)).toThrow(expect.objectContaining({ name: 'MsnValueError', message: `Replica 2 of 2 does not fit a group buffer of ${bytes} bytes.` }));
+    expect(() => new SharedAllReduce(buf, -1, 2)).toThrow(expect.objectContaining({ name: 'MsnValueError', message: `Replica -1 of 2 does not fit a group buffer of ${bytes} bytes.` }));
+    expect(() => createGroupBuffer(0, 3)).toThrow(expect.objectContaining({ name: 'MsnValueError', message: 'A replica group needs size >= 1 and capacity >= 1, got 0 and 3.' }));
+    expect(() => createGroupBuffer(2, 0)).toThrow(expect.objectContaining({ name: 'MsnValueError', message: 'A replica group needs size >= 1 and capacity >= 1, got 2 and 0.' }));
+    expect(() => createGroupBuffer(2.5, 3)).toThrow(/got 2.5 and 3/);
   });
 
   it('a broken group makes every reduction throw MsnWorkerError instead of waiting', () => {
