@@ -21,7 +21,7 @@ import { Pretrainer } from '../pretrain/pretrainer.js';
 import { ParallelPretrainer } from '../pretrain/parallel-node.js';
 import { loadCheckpointFile, saveCheckpointFile } from '../pretrain/checkpoint-node.js';
 import { PretrainOptions } from '../pretrain/config.js';
-import { RECIPES, mergePretrainOptions, recipeNames, recipeOptions } from '../pretrain/recipes.js';
+import { isRecipeName, mergePretrainOptions, recipeNames, recipeOptions } from '../pretrain/recipes.js';
 import { loadImageFolder } from '../data/folder-node.js';
 import { checkTrainBatch } from '../runtime/resources.js';
 import { preprocessOf } from '../runtime/model-source.js';
@@ -57,7 +57,7 @@ export async function pretrainCommand(argv: string[]): Promise<void> {
   if (from && resume) throw new MsnUsageError('Pass --from (a new run from a model) or --resume (continue a checkpoint), not both.');
   if (from && args.has('preset')) throw new MsnUsageError(`--from takes the model's architecture from ${from}; drop --preset.`);
   const recipe = args.string('recipe');
-  if (recipe !== undefined && !Object.prototype.hasOwnProperty.call(RECIPES, recipe)) {
+  if (recipe !== undefined && !isRecipeName(recipe)) {
     throw new MsnUsageError(`Unknown recipe '${recipe}'. Available: ${recipeNames().join(', ')}.`);
   }
   if (recipe && args.has('preset')) throw new MsnUsageError(`--recipe ${recipe} sets the model; drop --preset (a --config file can change single fields of the recipe).`);

@@ -40,6 +40,7 @@ import { MsnConfigError, MsnFormatError } from '../errors.js';
 import { LAYER_NORM_EPS, VitConfig, validateConfig } from '../model/config.js';
 import { NamedArrays, fromTorchLayout, initWeights, toTorchLayout } from '../model/params.js';
 import type { ModelData } from '../io/model-format.js';
+import { torchShapeOf } from './import-msn.js';
 import { exportOnnx } from './onnx-export.js';
 import { type SafetensorsEntry, type SafetensorsTensor, writeSafetensors } from './safetensors.js';
 
@@ -220,11 +221,10 @@ function trunkMapping(cfg: VitConfig): [ours: string, hf: string[]][] {
   return m;
 }
 
-/** The HF shape of one tensor of the mapping, given ours (torch layout; qkv parts are a third each). */
+/** The HF shape of one tensor of the mapping, given ours: the torch layout, q/k/v parts a third of its rows each. */
 function hfShape(ours: string, parts: number, shape: number[], cfg: VitConfig): number[] {
-  if (ours === 'patch_embed.proj.weight') return [cfg.embedDim, cfg.inChannels, cfg.patchSize, cfg.patchSize];
-  if (shape.length === 2 && ours.endsWith('.weight')) return [shape[1] / parts, shape[0]];
-  return parts > 1 ? [shape[0] / parts] : shape.slice();
+  const t = torchShapeOf(ours, shape, cfg);
+  return [t[0] / parts, ...t.slice(1)];
 }
 
 /** The encoder of a model as HF ViT-MSN tensors (torch layout, HF names, ViTMSNModel order). */

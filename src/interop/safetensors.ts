@@ -29,6 +29,7 @@
 import { MsnFormatError } from '../errors.js';
 import { MODEL_LIMITS } from '../model/config.js';
 import { float16ToFloat32 } from '../io/model-format.js';
+import { HOST_LITTLE_ENDIAN } from '../util/bytes.js';
 
 /** The reference implementation's cap on the JSON header (safetensors' MAX_HEADER_SIZE). */
 export const MAX_HEADER_BYTES = 100_000_000;
@@ -155,7 +156,7 @@ export function readSafetensors(bytes: Uint8Array, opts: SafetensorsReadOptions 
 /** Little-endian F32/F16/BF16/F64 bytes -> Float32Array (copied: the source may be unaligned). */
 function decodeFloats(dtype: string, b: Uint8Array): Float32Array {
   const copy = new Uint8Array(b); // fresh, hence aligned
-  if (!HOST_LE) fail('big-endian hosts are not supported.');
+  if (!HOST_LITTLE_ENDIAN) fail('big-endian hosts are not supported.');
   switch (dtype) {
     case 'F32':
       return new Float32Array(copy.buffer);
@@ -173,8 +174,6 @@ function decodeFloats(dtype: string, b: Uint8Array): Float32Array {
   }
 }
 
-const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
 /** One float32 tensor to write. */
 export interface SafetensorsTensor {
   name: string;
@@ -188,7 +187,7 @@ export interface SafetensorsTensor {
  * writer does, so every tensor starts 8-byte aligned.
  */
 export function writeSafetensors(tensors: SafetensorsTensor[], metadata: Record<string, string> = {}): Uint8Array {
-  if (!HOST_LE) fail('big-endian hosts are not supported.');
+  if (!HOST_LITTLE_ENDIAN) fail('big-endian hosts are not supported.');
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
   let offset = 0;

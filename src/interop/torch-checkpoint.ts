@@ -37,6 +37,7 @@ import {
   type PyValue,
   type UnpickleLimits,
 } from './pickle.js';
+import { HOST_LITTLE_ENDIAN } from '../util/bytes.js';
 
 export type TorchDType = 'float32' | 'float64' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
 export type TorchTensorData = Float32Array | Float64Array | BigInt64Array | Int32Array | Int16Array | Int8Array | Uint8Array;
@@ -105,7 +106,6 @@ function fail(msg: string): never {
   throw new MsnFormatError(`torch checkpoint: ${msg}`);
 }
 
-const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const LEGACY_MAGIC = [0x80, 0x02, 0x8a, 0x0a];
 
 export const DEFAULT_TORCH_MAX_TOTAL_BYTES = MODEL_LIMITS.maxParameterBytes;
@@ -303,7 +303,7 @@ function copyTensor(s: Storage, offset: number, shape: number[], strides: number
     expect *= shape[i];
   }
   const byteStart = offset * itemSize;
-  if (contiguous && le && HOST_LE && dtype !== 'float16' && dtype !== 'bfloat16' && dtype !== 'bool') {
+  if (contiguous && le && HOST_LITTLE_ENDIAN && dtype !== 'float16' && dtype !== 'bfloat16' && dtype !== 'bool') {
     // Copy into a fresh (hence aligned) buffer; the typed array views it directly.
     const copy = new Uint8Array(numel * itemSize);
     copy.set(s.bytes.subarray(byteStart, byteStart + numel * itemSize));

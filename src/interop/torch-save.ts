@@ -23,6 +23,7 @@ import { MsnValueError } from '../errors.js';
 import type { TorchDType, TorchTensor } from './torch-checkpoint.js';
 import { PickleWriter } from './pickle-write.js';
 import { writeZip, type ZipInput } from './zip-write.js';
+import { HOST_LITTLE_ENDIAN } from '../util/bytes.js';
 
 /** A Python float, also when the value is integral. */
 export class PyFloatOut {
@@ -73,8 +74,6 @@ export interface TorchSaveOptions {
   maxDepth?: number;
 }
 
-const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
 function isTensor(v: unknown): v is TorchTensor {
   return typeof v === 'object' && v !== null && Array.isArray((v as TorchTensor).shape) && ArrayBuffer.isView((v as TorchTensor).data);
 }
@@ -117,7 +116,7 @@ export function writeTorchCheckpoint(root: { [key: string]: TorchSaveValue } | P
     const d = t.data;
     // A view, not a copy: writeZip copies it into the archive.
     let bytes = new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
-    if (!HOST_LE) bytes = swapBytes(bytes, info!.itemSize);
+    if (!HOST_LITTLE_ENDIAN) bytes = swapBytes(bytes, info!.itemSize);
     storages.push({ name: `${archive}/data/${key}`, data: bytes });
     global('torch._utils', '_rebuild_tensor_v2').mark();
     w.mark().str('storage');

@@ -35,6 +35,7 @@
 import { MsnFormatError, MsnShapeError, MsnValueError } from '../errors.js';
 import { MODEL_LIMITS, VitConfig, parameterCount, validateConfig } from '../model/config.js';
 import { NamedArrays, bufferSpecs, paramSpecs } from '../model/params.js';
+import { HOST_LITTLE_ENDIAN } from '../util/bytes.js';
 
 export const MODEL_FORMAT = 'msn-web/model';
 export const MODEL_FORMAT_VERSION = 1;
@@ -102,7 +103,6 @@ export interface DecodeOptions {
 // ---------------------------------------------------------------------------
 // float16 (IEEE 754 binary16), both directions.
 
-const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const F16_MAX = 65504;
 
 /** One float32 bit pattern -> binary16 bits, round to nearest, ties to even; NaN stays NaN, overflow -> ±Inf. */
@@ -288,12 +288,12 @@ export async function encodeModel(model: ModelData, opts: EncodeOptions = {}): P
     if (opts.float16 && t.shape.length >= 2 && t.data.every((x) => Math.abs(x) <= F16_MAX)) {
       dtype = 'float16';
       const h = float32ToFloat16(t.data);
-      if (!HOST_LE) for (let i = 0; i < h.length; i++) h[i] = ((h[i] & 0xff) << 8) | (h[i] >>> 8);
+      if (!HOST_LITTLE_ENDIAN) for (let i = 0; i < h.length; i++) h[i] = ((h[i] & 0xff) << 8) | (h[i] >>> 8);
       bytes = new Uint8Array(h.buffer);
     } else {
       const c = new Float32Array(t.data);
       bytes = new Uint8Array(c.buffer);
-      if (!HOST_LE) {
+      if (!HOST_LITTLE_ENDIAN) {
         const dv = new DataView(c.buffer);
         for (let i = 0; i < c.length; i++) dv.setFloat32(i * 4, t.data[i], true);
       }
@@ -472,14 +472,14 @@ function readTensor(t: ManifestTensor, shard: Uint8Array): Float32Array {
   const start = shard.byteOffset + t.offset;
   const n = t.byteLength / item;
   if (t.dtype === 'float32') {
-    if (HOST_LE) return new Float32Array(shard.buffer.slice(start, start + t.byteLength));
+    if (HOST_LITTLE_ENDIAN) return new Float32Array(shard.buffer.slice(start, start + t.byteLength));
     const dv = new DataView(shard.buffer, start, t.byteLength);
     const out = new Float32Array(n);
     for (let i = 0; i < n; i++) out[i] = dv.getFloat32(i * 4, true);
     return out;
   }
   let h: Uint16Array;
-  if (HOST_LE) h = new Uint16Array(shard.buffer.slice(start, start + t.byteLength));
+  if (HOST_LITTLE_ENDIAN) h = new Uint16Array(shard.buffer.slice(start, start + t.byteLength));
   else {
     const dv = new DataView(shard.buffer, start, t.byteLength);
     h = new Uint16Array(n);

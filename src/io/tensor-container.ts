@@ -30,6 +30,7 @@
  */
 import { MsnConfigError, MsnFormatError, MsnValueError } from '../errors.js';
 import { crc32 } from '../util/crc32.js';
+import { HOST_LITTLE_ENDIAN } from '../util/bytes.js';
 
 export const CONTAINER_MAGIC = 'MSNCKPT1';
 export const CONTAINER_FORMAT_VERSION = 1;
@@ -74,8 +75,6 @@ export interface DecodeContainerOptions {
    */
   checkMeta?: (meta: unknown) => void;
 }
-
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 function formatError(message: string): never {
   throw new MsnFormatError(`Checkpoint container: ${message}`);
@@ -186,7 +185,7 @@ export function encodeContainer(contents: ContainerContents): Uint8Array {
   for (let t = 0; t < entries.length; t++) {
     const base = dataStart + entries[t].offset;
     const data = datas[t];
-    if (LITTLE_ENDIAN) {
+    if (HOST_LITTLE_ENDIAN) {
       out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), base);
     } else {
       for (let i = 0; i < data.length; i++) view.setFloat32(base + i * 4, data[i], true);
@@ -198,7 +197,7 @@ export function encodeContainer(contents: ContainerContents): Uint8Array {
 
 /** The little-endian bytes of `data`: a view on LE machines, a copy otherwise. */
 function littleEndianBytes(data: Float32Array): Uint8Array {
-  if (LITTLE_ENDIAN) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (HOST_LITTLE_ENDIAN) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   const bytes = new Uint8Array(data.length * 4);
   const view = new DataView(bytes.buffer);
   for (let i = 0; i < data.length; i++) view.setFloat32(i * 4, data[i], true);
@@ -317,7 +316,7 @@ export function decodeContainer(bytes: Uint8Array, options: DecodeContainerOptio
     const end = start + ref.length * 4;
     if (crc32(bytes, start, end) !== ref.crc32) formatError(`tensor ${quote(ref.name)} fails its checksum: ${RESTORE}.`);
     const data = new Float32Array(ref.length);
-    if (LITTLE_ENDIAN) {
+    if (HOST_LITTLE_ENDIAN) {
       new Uint8Array(data.buffer).set(bytes.subarray(start, end));
     } else {
       for (let i = 0; i < ref.length; i++) data[i] = view.getFloat32(start + i * 4, true);

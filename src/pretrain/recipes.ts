@@ -132,9 +132,14 @@ export function recipeNames(): string[] {
   return Object.keys(RECIPES);
 }
 
+/** Whether `name` is a recipe (own keys only: 'toString' is not one). */
+export function isRecipeName(name: string): boolean {
+  return Object.prototype.hasOwnProperty.call(RECIPES, name);
+}
+
 /** PretrainOptions of the recipe `name` for a dataset of this shape. */
 export function recipeOptions(name: string, data: RecipeData, plan: RecipePlan = {}): PretrainOptions {
-  const r = Object.prototype.hasOwnProperty.call(RECIPES, name) ? RECIPES[name] : undefined;
+  const r = isRecipeName(name) ? RECIPES[name] : undefined;
   if (!r) throw new MsnConfigError(`Unknown recipe '${name}'. Available: ${recipeNames().join(', ')}.`);
   for (const [k, min] of [['batchSize', 2], ['totalSteps', 1]] as const) {
     const v = plan[k];
