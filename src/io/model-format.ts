@@ -35,7 +35,8 @@
 import { MsnFormatError, MsnShapeError, MsnValueError } from '../errors.js';
 import { MODEL_LIMITS, VitConfig, parameterCount, validateConfig } from '../model/config.js';
 import { NamedArrays, bufferSpecs, paramSpecs } from '../model/params.js';
-import { HOST_LITTLE_ENDIAN } from '../util/bytes.js';
+import { type Fail, alignUp, failWith, fromLittleEndian, littleEndianBytes } from '../util/bytes.js';
+import { FLOAT16_MAX, float16ToFloat32, float32ToFloat16 } from '../util/float16.js';
 
 export const MODEL_FORMAT = 'msn-web/model';
 export const MODEL_FORMAT_VERSION = 1;
@@ -100,75 +101,14 @@ export interface DecodeOptions {
   maxTotalBytes?: number;
 }
 
-// ---------------------------------------------------------------------------
-// float16 (IEEE 754 binary16), both directions.
-
-const F16_MAX = 65504;
-
-/** One float32 bit pattern -> binary16 bits, round to nearest, ties to even; NaN stays NaN, overflow -> ±Inf. */
-function halfBits(x: number): number {
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  const mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  const e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    // Subnormal half (or zero): value = m * 2^(e - 25) with the implicit bit restored.
-    if (e < -10) return sign; // below half the smallest subnormal: rounds to ±0
-    const m = mant | 0x800000;
-    const shift = 14 - e; // 14..24
-    let h = m >>> shift;
-    const rem = m & ((1 << shift) - 1);
-    const half = 1 << (shift - 1);
-    if (rem > half || (rem === half && (h & 1) === 1)) h++;
-    return sign | h;
-  }
-  let h = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (h & 1) === 1)) h++; // a carry into the exponent is correct (up to Inf)
-  return sign | h;
-}
-
-/** float32 values -> binary16 bit patterns (round to nearest even). */
-export function float32ToFloat16(src: Float32Array): Uint16Array {
-  const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
-  const out = new Uint16Array(src.length);
-  for (let i = 0; i < src.length; i++) out[i] = halfBits(bits[i]);
-  return out;
-}
-
-/** Table of all 65536 half values as float32 (exact: every half is a float32). */
-let HALF_TABLE: Float32Array | undefined;
-function halfTable(): Float32Array {
-  if (HALF_TABLE) return HALF_TABLE;
-  const t = new Float32Array(65536);
-  for (let h = 0; h < 65536; h++) {
-    const sign = h & 0x8000 ? -1 : 1;
-    const exp = (h >> 10) & 0x1f;
-    const frac = h & 0x3ff;
-    if (exp === 0) t[h] = sign * frac * 2 ** -24;
-    else if (exp === 0x1f) t[h] = frac ? NaN : sign * Infinity;
-    else t[h] = sign * (1 + frac / 1024) * 2 ** (exp - 15);
-  }
-  HALF_TABLE = t;
-  return t;
-}
-
-/** binary16 bit patterns -> float32 values (exact). */
-export function float16ToFloat32(src: Uint16Array): Float32Array {
-  const t = halfTable();
-  const out = new Float32Array(src.length);
-  for (let i = 0; i < src.length; i++) out[i] = t[src[i]];
-  return out;
-}
+// float16 (IEEE 754 binary16) lives in util/float16.ts; re-exported here, where
+// the public API has always found it.
+export { float32ToFloat16, float16ToFloat32 } from '../util/float16.js';
 
 // ---------------------------------------------------------------------------
 // Helpers.
 
-function fail(msg: string): never {
-  throw new MsnFormatError(`msn-web model: ${msg}`);
-}
+const fail: Fail = failWith('msn-web model: ');
 
 function subtle(): SubtleCrypto {
   const c = (globalThis as { crypto?: Crypto }).crypto;
@@ -252,8 +192,37 @@ export async function encodeModel(model: ModelData, opts: EncodeOptions = {}): P
     throw new MsnValueError((e as Error).message);
   }
 
-  // Collect tensors in a fixed order and check them.
-  const list: { name: string; shape: number[]; data: Float32Array }[] = [];
+  const blobs = modelTensors(model, config).map((t) => storedTensor(t, opts.float16 ?? false));
+  const { tensors, shards } = packShards(blobs, shardBytes);
+  const shardEntries: ManifestShard[] = [];
+  for (let i = 0; i < shards.length; i++) {
+    shardEntries.push({ file: shardFileName(i), byteLength: shards[i].length, sha256: await sha256Hex(shards[i]) });
+  }
+  const manifest: ModelManifest = {
+    format: MODEL_FORMAT,
+    version: MODEL_FORMAT_VERSION,
+    config: { ...config },
+    tensors,
+    shards: shardEntries,
+    meta: JSON.parse(JSON.stringify(meta)) as ModelMeta,
+  };
+  return { manifest, shards };
+}
+
+interface NamedTensor {
+  name: string;
+  shape: number[];
+  data: Float32Array;
+}
+/** A tensor as it will be stored: its dtype and little-endian bytes. */
+interface StoredTensor extends NamedTensor {
+  dtype: StoredDType;
+  bytes: Uint8Array;
+}
+
+/** The model's tensors in the fixed manifest order, each checked against the config; nothing extra allowed. */
+function modelTensors(model: ModelData, config: VitConfig): NamedTensor[] {
+  const list: NamedTensor[] = [];
   const expected = expectedTensors(config);
   for (const [name, spec] of expected) {
     let a: { shape: number[]; data: Float32Array } | undefined;
@@ -280,38 +249,29 @@ export async function encodeModel(model: ModelData, opts: EncodeOptions = {}): P
       if (!s || s.kind !== kind) throw new MsnShapeError(`encodeModel: '${name}' is not a ${kind === 'params' ? 'parameter' : 'buffer'} of this config.`);
     }
   }
+  return list;
+}
 
-  // Serialise each tensor.
-  const blobs = list.map((t) => {
-    let dtype: StoredDType = 'float32';
-    let bytes: Uint8Array;
-    if (opts.float16 && t.shape.length >= 2 && t.data.every((x) => Math.abs(x) <= F16_MAX)) {
-      dtype = 'float16';
-      const h = float32ToFloat16(t.data);
-      if (!HOST_LITTLE_ENDIAN) for (let i = 0; i < h.length; i++) h[i] = ((h[i] & 0xff) << 8) | (h[i] >>> 8);
-      bytes = new Uint8Array(h.buffer);
-    } else {
-      const c = new Float32Array(t.data);
-      bytes = new Uint8Array(c.buffer);
-      if (!HOST_LITTLE_ENDIAN) {
-        const dv = new DataView(c.buffer);
-        for (let i = 0; i < c.length; i++) dv.setFloat32(i * 4, t.data[i], true);
-      }
-    }
-    return { ...t, dtype, bytes };
-  });
+/** float16 for rank >= 2 tensors inside the half range when asked (module comment), float32 otherwise. */
+function storedTensor(t: NamedTensor, float16: boolean): StoredTensor {
+  if (float16 && t.shape.length >= 2 && t.data.every((x) => Math.abs(x) <= FLOAT16_MAX)) {
+    return { ...t, dtype: 'float16', bytes: littleEndianBytes(float32ToFloat16(t.data)) };
+  }
+  // May view the caller's array: packShards copies the bytes into the shard.
+  return { ...t, dtype: 'float32', bytes: littleEndianBytes(t.data) };
+}
 
-  // Pack into shards: 4-byte aligned offsets, no tensor spans two shards.
+/** Lays the tensors out in shards: 4-byte aligned offsets, a shard closes when the next tensor would overflow it, no tensor spans two. */
+function packShards(blobs: StoredTensor[], shardBytes: number): { tensors: ManifestTensor[]; shards: Uint8Array[] } {
   const tensors: ManifestTensor[] = [];
   const shardParts: { parts: { offset: number; bytes: Uint8Array }[]; size: number }[] = [];
   let cur: { parts: { offset: number; bytes: Uint8Array }[]; size: number } | undefined;
   for (const b of blobs) {
-    const aligned = cur ? Math.ceil(cur.size / 4) * 4 : 0;
-    if (!cur || (cur.size > 0 && aligned + b.bytes.length > shardBytes)) {
+    if (!cur || (cur.size > 0 && alignUp(cur.size, 4) + b.bytes.length > shardBytes)) {
       cur = { parts: [], size: 0 };
       shardParts.push(cur);
     }
-    const offset = Math.ceil(cur.size / 4) * 4;
+    const offset = alignUp(cur.size, 4);
     cur.parts.push({ offset, bytes: b.bytes });
     cur.size = offset + b.bytes.length;
     tensors.push({ name: b.name, shape: b.shape, dtype: b.dtype, shard: shardParts.length - 1, offset, byteLength: b.bytes.length });
@@ -321,19 +281,7 @@ export async function encodeModel(model: ModelData, opts: EncodeOptions = {}): P
     for (const p of s.parts) out.set(p.bytes, p.offset);
     return out;
   });
-  const shardEntries: ManifestShard[] = [];
-  for (let i = 0; i < shards.length; i++) {
-    shardEntries.push({ file: shardFileName(i), byteLength: shards[i].length, sha256: await sha256Hex(shards[i]) });
-  }
-  const manifest: ModelManifest = {
-    format: MODEL_FORMAT,
-    version: MODEL_FORMAT_VERSION,
-    config: { ...config },
-    tensors,
-    shards: shardEntries,
-    meta: JSON.parse(JSON.stringify(meta)) as ModelMeta,
-  };
-  return { manifest, shards };
+  return { tensors, shards };
 }
 
 // ---------------------------------------------------------------------------
@@ -469,23 +417,9 @@ function readTensor(t: ManifestTensor, shard: Uint8Array): Float32Array {
   if (t.offset + t.byteLength > shard.byteLength) {
     fail(`tensor '${t.name}' (bytes ${t.offset}..${t.offset + t.byteLength}) reaches past the end of its ${shard.byteLength}-byte shard; the model files are damaged, re-download them.`);
   }
-  const start = shard.byteOffset + t.offset;
   const n = t.byteLength / item;
-  if (t.dtype === 'float32') {
-    if (HOST_LITTLE_ENDIAN) return new Float32Array(shard.buffer.slice(start, start + t.byteLength));
-    const dv = new DataView(shard.buffer, start, t.byteLength);
-    const out = new Float32Array(n);
-    for (let i = 0; i < n; i++) out[i] = dv.getFloat32(i * 4, true);
-    return out;
-  }
-  let h: Uint16Array;
-  if (HOST_LITTLE_ENDIAN) h = new Uint16Array(shard.buffer.slice(start, start + t.byteLength));
-  else {
-    const dv = new DataView(shard.buffer, start, t.byteLength);
-    h = new Uint16Array(n);
-    for (let i = 0; i < n; i++) h[i] = dv.getUint16(i * 2, true);
-  }
-  return float16ToFloat32(h);
+  if (t.dtype === 'float32') return fromLittleEndian(Float32Array, shard, t.offset, n);
+  return float16ToFloat32(fromLittleEndian(Uint16Array, shard, t.offset, n));
 }
 
 /**

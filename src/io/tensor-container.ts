@@ -28,9 +28,9 @@
  * checksums, rejects non-finite values, and copies every tensor out of the
  * input so the caller may reuse or free the input buffer.
  */
-import { MsnConfigError, MsnFormatError, MsnValueError } from '../errors.js';
+import { MsnConfigError, MsnValueError } from '../errors.js';
 import { crc32 } from '../util/crc32.js';
-import { HOST_LITTLE_ENDIAN } from '../util/bytes.js';
+import { type Fail, alignUp, failWith, fromLittleEndian, littleEndianBytes, readUintLE, writeUintLE } from '../util/bytes.js';
 
 export const CONTAINER_MAGIC = 'MSNCKPT1';
 export const CONTAINER_FORMAT_VERSION = 1;
@@ -76,13 +76,7 @@ export interface DecodeContainerOptions {
   checkMeta?: (meta: unknown) => void;
 }
 
-function formatError(message: string): never {
-  throw new MsnFormatError(`Checkpoint container: ${message}`);
-}
-
-function align4(n: number): number {
-  return Math.ceil(n / 4) * 4;
-}
+const formatError: Fail = failWith('Checkpoint container: ');
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -169,7 +163,7 @@ export function encodeContainer(contents: ContainerContents): Uint8Array {
   };
   const headerBytes = new TextEncoder().encode(JSON.stringify(header));
   if (headerBytes.length > 0xffffffff) throw new MsnValueError('encodeContainer: the JSON header exceeds 4 GiB; keep large data in tensors, not in meta.');
-  const dataStart = align4(PREAMBLE + headerBytes.length);
+  const dataStart = alignUp(PREAMBLE + headerBytes.length, 4);
   let out: Uint8Array;
   try {
     out = new Uint8Array(dataStart + payloadBytes);
@@ -179,29 +173,11 @@ export function encodeContainer(contents: ContainerContents): Uint8Array {
     );
   }
   out.set(MAGIC_BYTES, 0);
-  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
-  view.setUint32(8, headerBytes.length, true);
+  writeUintLE(out, 8, headerBytes.length, 4);
   out.set(headerBytes, PREAMBLE);
-  for (let t = 0; t < entries.length; t++) {
-    const base = dataStart + entries[t].offset;
-    const data = datas[t];
-    if (HOST_LITTLE_ENDIAN) {
-      out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), base);
-    } else {
-      for (let i = 0; i < data.length; i++) view.setFloat32(base + i * 4, data[i], true);
-    }
-  }
-  view.setUint32(12, crc32(out, PREAMBLE), true);
+  for (let t = 0; t < entries.length; t++) out.set(littleEndianBytes(datas[t]), dataStart + entries[t].offset);
+  writeUintLE(out, 12, crc32(out, PREAMBLE), 4);
   return out;
-}
-
-/** The little-endian bytes of `data`: a view on LE machines, a copy otherwise. */
-function littleEndianBytes(data: Float32Array): Uint8Array {
-  if (HOST_LITTLE_ENDIAN) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  const bytes = new Uint8Array(data.length * 4);
-  const view = new DataView(bytes.buffer);
-  for (let i = 0; i < data.length; i++) view.setFloat32(i * 4, data[i], true);
-  return bytes;
 }
 
 /** Throw unless `value` survives JSON.stringify/JSON.parse unchanged (up to dropped undefined properties and -0). */
@@ -294,13 +270,12 @@ export function decodeContainer(bytes: Uint8Array, options: DecodeContainerOptio
       );
     }
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLength = view.getUint32(8, true);
+  const headerLength = readUintLE(bytes, 8, 4);
   if (headerLength === 0 || headerLength > bytes.length - PREAMBLE) {
     formatError(`the header length field says ${headerLength} bytes but ${bytes.length - PREAMBLE} follow the preamble; ${RESTORE}.`);
   }
 
-  if (crc32(bytes, PREAMBLE) !== view.getUint32(12, true)) {
+  if (crc32(bytes, PREAMBLE) !== readUintLE(bytes, 12, 4)) {
     formatError(`checksum mismatch${diagnose(bytes, headerLength)}: ${RESTORE}.`);
   }
 
@@ -315,12 +290,7 @@ export function decodeContainer(bytes: Uint8Array, options: DecodeContainerOptio
     const start = header.dataStart + ref.offset;
     const end = start + ref.length * 4;
     if (crc32(bytes, start, end) !== ref.crc32) formatError(`tensor ${quote(ref.name)} fails its checksum: ${RESTORE}.`);
-    const data = new Float32Array(ref.length);
-    if (HOST_LITTLE_ENDIAN) {
-      new Uint8Array(data.buffer).set(bytes.subarray(start, end));
-    } else {
-      for (let i = 0; i < ref.length; i++) data[i] = view.getFloat32(start + i * 4, true);
-    }
+    const data = fromLittleEndian(Float32Array, bytes, start, ref.length);
     for (let i = 0; i < data.length; i++) {
       const v = data[i];
       if (v - v !== 0) {
@@ -378,7 +348,7 @@ function parseHeader(bytes: Uint8Array, headerLength: number): ParsedHeader {
   if (typeof kind !== 'string' || kind.length === 0) formatError(`the header's kind is ${describe(kind)}, expected a non-empty string.`);
   if (!Object.prototype.hasOwnProperty.call(header, 'meta')) formatError('the header has no meta entry.');
 
-  const dataStart = align4(PREAMBLE + headerLength);
+  const dataStart = alignUp(PREAMBLE + headerLength, 4);
   if (dataStart > bytes.length) formatError(`the data section would start at byte ${dataStart}, past the end of the ${bytes.length}-byte file; ${RESTORE}.`);
   for (let i = PREAMBLE + headerLength; i < dataStart; i++) {
     if (bytes[i] !== 0) formatError(`padding byte ${i} after the header is ${bytes[i]}, expected 0; ${RESTORE}.`);
