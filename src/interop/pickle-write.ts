@@ -9,6 +9,7 @@
  * its raw `op()` to build hostile pickles byte by byte.
  */
 import { MsnValueError } from '../errors.js';
+import { pushUintLE } from '../util/bytes.js';
 
 const utf8 = new TextEncoder();
 
@@ -32,7 +33,7 @@ export class PickleWriter {
   }
   /** Unsigned little-endian integer of `n` bytes. */
   uint(v: number, n: number): this {
-    for (let i = 0; i < n; i++) this.cur.push(Math.floor(v / 2 ** (8 * i)) & 0xff);
+    pushUintLE(this.cur, v, n);
     return this;
   }
   proto(v = 2) { return this.op(0x80, v); }

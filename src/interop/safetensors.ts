@@ -28,8 +28,8 @@
  */
 import { MsnFormatError } from '../errors.js';
 import { MODEL_LIMITS } from '../model/config.js';
-import { float16ToFloat32 } from '../io/model-format.js';
-import { HOST_LITTLE_ENDIAN } from '../util/bytes.js';
+import { bfloat16ToFloat32, float16ToFloat32 } from '../util/float16.js';
+import { HOST_LITTLE_ENDIAN, type Fail, failWith, fromLittleEndian } from '../util/bytes.js';
 
 /** The reference implementation's cap on the JSON header (safetensors' MAX_HEADER_SIZE). */
 export const MAX_HEADER_BYTES = 100_000_000;
@@ -67,9 +67,7 @@ export function safetensorsMaxFileBytes(opts: SafetensorsReadOptions = {}): numb
   return (opts.maxTotalBytes ?? MODEL_LIMITS.maxParameterBytes) + 8 + MAX_HEADER_BYTES;
 }
 
-function fail(msg: string): never {
-  throw new MsnFormatError(`safetensors: ${msg}`);
-}
+const fail: Fail = failWith('safetensors: ');
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -155,22 +153,16 @@ export function readSafetensors(bytes: Uint8Array, opts: SafetensorsReadOptions 
 
 /** Little-endian F32/F16/BF16/F64 bytes -> Float32Array (copied: the source may be unaligned). */
 function decodeFloats(dtype: string, b: Uint8Array): Float32Array {
-  const copy = new Uint8Array(b); // fresh, hence aligned
   if (!HOST_LITTLE_ENDIAN) fail('big-endian hosts are not supported.');
   switch (dtype) {
     case 'F32':
-      return new Float32Array(copy.buffer);
+      return fromLittleEndian(Float32Array, b, 0, b.length / 4);
     case 'F64':
-      return Float32Array.from(new Float64Array(copy.buffer));
+      return Float32Array.from(fromLittleEndian(Float64Array, b, 0, b.length / 8));
     case 'F16':
-      return float16ToFloat32(new Uint16Array(copy.buffer));
-    default: {
-      // BF16: the upper 16 bits of a float32.
-      const src = new Uint16Array(copy.buffer);
-      const out = new Uint32Array(src.length);
-      for (let i = 0; i < src.length; i++) out[i] = src[i] << 16;
-      return new Float32Array(out.buffer);
-    }
+      return float16ToFloat32(fromLittleEndian(Uint16Array, b, 0, b.length / 2));
+    default:
+      return bfloat16ToFloat32(fromLittleEndian(Uint16Array, b, 0, b.length / 2));
   }
 }
 

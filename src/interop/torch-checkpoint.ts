@@ -25,7 +25,7 @@
  */
 import { MsnFormatError, MsnResourceError } from '../errors.js';
 import { MODEL_LIMITS } from '../model/config.js';
-import { openZip } from './zip.js';
+import { openZip, type ZipArchive, type ZipEntry } from './zip.js';
 import {
   BUILTIN_GLOBALS,
   PyDict,
@@ -37,7 +37,8 @@ import {
   type PyValue,
   type UnpickleLimits,
 } from './pickle.js';
-import { HOST_LITTLE_ENDIAN } from '../util/bytes.js';
+import { HOST_LITTLE_ENDIAN, type Fail, failWith } from '../util/bytes.js';
+import { bfloat16BitsToNumber, float16BitsToNumber } from '../util/float16.js';
 
 export type TorchDType = 'float32' | 'float64' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
 export type TorchTensorData = Float32Array | Float64Array | BigInt64Array | Int32Array | Int16Array | Int8Array | Uint8Array;
@@ -102,9 +103,7 @@ interface Storage {
   viewed: number;
 }
 
-function fail(msg: string): never {
-  throw new MsnFormatError(`torch checkpoint: ${msg}`);
-}
+const fail: Fail = failWith('torch checkpoint: ');
 
 const LEGACY_MAGIC = [0x80, 0x02, 0x8a, 0x0a];
 
@@ -159,12 +158,37 @@ function read(bytes: Uint8Array, opts: TorchCheckpointOptions): TorchDict {
   if (LEGACY_MAGIC.every((b, i) => bytes[i] === b)) {
     fail('this is the legacy (pre-1.6) torch serialization format; re-save it with a recent torch.save');
   }
+  const archive = openArchive(bytes, opts);
+  const globals = torchGlobals(tensorBuilder(archive, opts));
+
+  const maxPickle = opts.maxPickleBytes ?? DEFAULT_MAX_PICKLE_BYTES;
+  if (archive.pickle.size > maxPickle) {
+    fail(`data.pkl is ${archive.pickle.size} bytes, over the ${maxPickle}-byte limit (maxPickleBytes; an MSN checkpoint's is under 1 MB)`);
+  }
+  const pkl = archive.zip.read(archive.pickle, { verifyCrc: archive.verifyCrc });
+  const root = unpickle(pkl, { ...opts, globals, persistentLoad: storageLoader(archive) });
+  if (!(root instanceof PyDict)) fail('the saved object is not a dict');
+  return toPlain(root, 0, opts.maxDepth ?? 1000, new Map(), new Set()) as TorchDict;
+}
+
+/** The zip side of a checkpoint: where its records live and how its storages are ordered. */
+interface Archive {
+  zip: ZipArchive;
+  /** `<archive>/`, the folder every record lives in. */
+  prefix: string;
+  /** The `<archive>/data.pkl` entry. */
+  pickle: ZipEntry;
+  /** Byte order of the storages (`<archive>/byteorder`; little when absent, as in torch < 1.10). */
+  littleEndian: boolean;
+  verifyCrc: boolean;
+}
+
+function openArchive(bytes: Uint8Array, opts: TorchCheckpointOptions): Archive {
   const verifyCrc = opts.verifyCrc ?? true;
   const zip = openZip(bytes, { maxEntries: opts.maxEntries });
   const pkls = zip.entries.filter((e) => /^[^/]+\/data\.pkl$/.test(e.name));
   if (pkls.length !== 1) fail(`expected exactly one "<archive>/data.pkl" entry, found ${pkls.length} (not a torch.save file?)`);
   const prefix = pkls[0].name.slice(0, -'data.pkl'.length);
-
   let littleEndian = true;
   const bo = zip.get(`${prefix}byteorder`);
   if (bo) {
@@ -172,13 +196,17 @@ function read(bytes: Uint8Array, opts: TorchCheckpointOptions): TorchDict {
     if (s !== 'little' && s !== 'big') fail(`unknown byteorder record "${s}"`);
     littleEndian = s === 'little';
   }
+  return { zip, prefix, pickle: pkls[0], littleEndian, verifyCrc };
+}
 
-  const maxTotalBytes = opts.maxTotalBytes ?? DEFAULT_TORCH_MAX_TOTAL_BYTES;
-  const maxElems = opts.maxTensorElements ?? 2 ** 29;
-  let totalBytes = 0;
+/**
+ * The unpickler's persistent_load: a `('storage', type, key, location, numel)`
+ * id becomes the storage's record, read (and size-checked) once per key.
+ */
+function storageLoader(archive: Archive): (pid: PyValue) => PyValue {
+  const { zip, prefix, verifyCrc } = archive;
   const storages = new Map<string, Storage>();
-
-  const persistentLoad = (pid: PyValue): PyValue => {
+  return (pid) => {
     const t = pid instanceof PyTuple ? pid.items : [];
     if (t.length !== 5 || t[0] !== 'storage') fail('persistent id is not a ("storage", type, key, location, numel) tuple');
     const [, type, key, location, numel] = t;
@@ -201,8 +229,16 @@ function read(bytes: Uint8Array, opts: TorchCheckpointOptions): TorchDict {
     }
     return new PyExternal('storage', s);
   };
+}
 
-  const makeTensor = (args: readonly PyValue[], what: string): PyValue => {
+/** Builds a tensor from `(storage, offset, size, stride, ...)` after checking the view and the budgets. */
+type TensorBuilder = (args: readonly PyValue[], what: string) => PyValue;
+
+function tensorBuilder(archive: Archive, opts: TorchCheckpointOptions): TensorBuilder {
+  const maxTotalBytes = opts.maxTotalBytes ?? DEFAULT_TORCH_MAX_TOTAL_BYTES;
+  const maxElems = opts.maxTensorElements ?? 2 ** 29;
+  let totalBytes = 0;
+  return (args, what) => {
     const [st, offset, size, stride] = args;
     const s = st instanceof PyExternal && st.tag === 'storage' ? (st.value as Storage) : undefined;
     if (!s) fail(`${what}: first argument is not a storage`);
@@ -210,34 +246,7 @@ function read(bytes: Uint8Array, opts: TorchCheckpointOptions): TorchDict {
     const strides = intTuple(stride, `${what}: stride`);
     if (shape.length !== strides.length) fail(`${what}: size has ${shape.length} dims but stride has ${strides.length}`);
     if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) fail(`${what}: invalid storage offset`);
-    let numel = 1;
-    for (const d of shape) {
-      numel *= d;
-      if (numel > maxElems) fail(`${what}: tensor of shape [${shape}] exceeds ${maxElems} elements`);
-    }
-    // Everything below is checked before the copy is allocated. A view reads
-    // only bytes its storage holds, so a tensor can never be larger than the
-    // file: no more elements than the storage, and no broadcasting (stride 0
-    // repeats one element along a dimension; torch.save writes it only for
-    // expand()ed tensors, which MSN checkpoints do not hold).
-    if (numel > s.numel) {
-      fail(`${what}: a view of shape [${shape}] (${numel} elements) is larger than its ${s.numel}-element storage ${s.key}; the file is corrupt or hostile`);
-    }
-    for (let i = 0; i < shape.length; i++) {
-      if (strides[i] === 0 && shape[i] > 1) {
-        fail(`${what}: stride 0 on dimension ${i} (size ${shape[i]}) repeats storage elements (an expand()ed tensor); save tensor.contiguous() instead`);
-      }
-    }
-    // The furthest element read must lie inside the storage.
-    if (numel > 0) {
-      let last = offset;
-      for (let i = 0; i < shape.length; i++) last += (shape[i] - 1) * strides[i];
-      if (!Number.isSafeInteger(last) || last >= s.numel) {
-        fail(`${what}: view (offset ${offset}, shape [${shape}], stride [${strides}]) reaches outside its ${s.numel}-element storage`);
-      }
-    } else if (offset > s.numel) {
-      fail(`${what}: storage offset ${offset} is past the end of its ${s.numel}-element storage`);
-    }
+    const numel = checkView(s, offset, shape, strides, maxElems, what);
     const outItem = s.info.dtype === 'float16' || s.info.dtype === 'bfloat16' ? 4 : s.info.itemSize;
     totalBytes += numel * outItem;
     if (totalBytes > maxTotalBytes) fail(`tensors exceed the ${maxTotalBytes}-byte limit (maxTotalBytes)`);
@@ -248,10 +257,47 @@ function read(bytes: Uint8Array, opts: TorchCheckpointOptions): TorchDict {
           '(many tensors aliasing the same bytes); the file is corrupt or hostile',
       );
     }
-    const tensor: TorchTensor = { shape, dtype: s.info.dtype, data: copyTensor(s, offset, shape, strides, numel, littleEndian) };
+    const tensor: TorchTensor = { shape, dtype: s.info.dtype, data: copyTensor(s, offset, shape, strides, numel, archive.littleEndian) };
     return new PyExternal('tensor', tensor);
   };
+}
 
+/**
+ * Checks a view before its copy is allocated and returns its element count.
+ * A view reads only bytes its storage holds, so a tensor can never be larger
+ * than the file: no more elements than the storage, and no broadcasting
+ * (stride 0 repeats one element along a dimension; torch.save writes it only
+ * for expand()ed tensors, which MSN checkpoints do not hold).
+ */
+function checkView(s: Storage, offset: number, shape: number[], strides: number[], maxElems: number, what: string): number {
+  let numel = 1;
+  for (const d of shape) {
+    numel *= d;
+    if (numel > maxElems) fail(`${what}: tensor of shape [${shape}] exceeds ${maxElems} elements`);
+  }
+  if (numel > s.numel) {
+    fail(`${what}: a view of shape [${shape}] (${numel} elements) is larger than its ${s.numel}-element storage ${s.key}; the file is corrupt or hostile`);
+  }
+  for (let i = 0; i < shape.length; i++) {
+    if (strides[i] === 0 && shape[i] > 1) {
+      fail(`${what}: stride 0 on dimension ${i} (size ${shape[i]}) repeats storage elements (an expand()ed tensor); save tensor.contiguous() instead`);
+    }
+  }
+  // The furthest element read must lie inside the storage.
+  if (numel > 0) {
+    let last = offset;
+    for (let i = 0; i < shape.length; i++) last += (shape[i] - 1) * strides[i];
+    if (!Number.isSafeInteger(last) || last >= s.numel) {
+      fail(`${what}: view (offset ${offset}, shape [${shape}], stride [${strides}]) reaches outside its ${s.numel}-element storage`);
+    }
+  } else if (offset > s.numel) {
+    fail(`${what}: storage offset ${offset} is past the end of its ${s.numel}-element storage`);
+  }
+  return numel;
+}
+
+/** The whitelist the unpickler resolves GLOBAL against: tensor rebuilders, OrderedDict, and storage type tags that refuse to be called. */
+function torchGlobals(makeTensor: TensorBuilder): Map<string, GlobalFn> {
   const globals = new Map<string, GlobalFn>(BUILTIN_GLOBALS);
   globals.set('torch._utils._rebuild_tensor_v2', (a) => {
     // (storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])
@@ -273,15 +319,7 @@ function read(bytes: Uint8Array, opts: TorchCheckpointOptions): TorchDict {
   for (const name of STORAGE_TYPES.keys()) {
     globals.set(name, () => fail(`${name} may only appear as a storage type tag, not be called`));
   }
-
-  const maxPickle = opts.maxPickleBytes ?? DEFAULT_MAX_PICKLE_BYTES;
-  if (pkls[0].size > maxPickle) {
-    fail(`data.pkl is ${pkls[0].size} bytes, over the ${maxPickle}-byte limit (maxPickleBytes; an MSN checkpoint's is under 1 MB)`);
-  }
-  const pkl = zip.read(pkls[0], { verifyCrc });
-  const root = unpickle(pkl, { ...opts, globals, persistentLoad });
-  if (!(root instanceof PyDict)) fail('the saved object is not a dict');
-  return toPlain(root, 0, opts.maxDepth ?? 1000, new Map(), new Set()) as TorchDict;
+  return globals;
 }
 
 function intTuple(v: PyValue, what: string): number[] {
@@ -337,17 +375,6 @@ const ARRAY_TYPES = {
   int32: Int32Array, int16: Int16Array, int8: Int8Array, uint8: Uint8Array, bool: Uint8Array,
 } as unknown as Record<TorchDType, ArrayCtor>;
 
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24; // zero / subnormal
-  if (exp === 0x1f) return frac ? NaN : sign * Infinity;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
-}
-
 function elementReader(dtype: TorchDType, dv: DataView, le: boolean): (byteOff: number) => number | bigint {
   switch (dtype) {
     case 'float32': return (o) => dv.getFloat32(o, le);
@@ -358,11 +385,8 @@ function elementReader(dtype: TorchDType, dv: DataView, le: boolean): (byteOff: 
     case 'int8': return (o) => dv.getInt8(o);
     case 'uint8': return (o) => dv.getUint8(o);
     case 'bool': return (o) => (dv.getUint8(o) !== 0 ? 1 : 0);
-    case 'float16': return (o) => halfToFloat(dv.getUint16(o, le));
-    case 'bfloat16': return (o) => {
-      u32[0] = dv.getUint16(o, le) << 16;
-      return f32[0];
-    };
+    case 'float16': return (o) => float16BitsToNumber(dv.getUint16(o, le));
+    case 'bfloat16': return (o) => bfloat16BitsToNumber(dv.getUint16(o, le));
   }
 }
 

@@ -23,7 +23,7 @@ import { MsnValueError } from '../errors.js';
 import type { TorchDType, TorchTensor } from './torch-checkpoint.js';
 import { PickleWriter } from './pickle-write.js';
 import { writeZip, type ZipInput } from './zip-write.js';
-import { HOST_LITTLE_ENDIAN } from '../util/bytes.js';
+import { littleEndianBytes } from '../util/bytes.js';
 
 /** A Python float, also when the value is integral. */
 export class PyFloatOut {
@@ -113,10 +113,8 @@ export function writeTorchCheckpoint(root: { [key: string]: TorchSaveValue } | P
     if (numel !== t.data.length) bad(path, `has shape [${t.shape.join(', ')}] (${numel} elements) but ${t.data.length} values.`);
     const stride = t.shape.map((_, i) => t.shape.slice(i + 1).reduce((a, b) => a * b, 1));
     const key = String(storages.length);
-    const d = t.data;
-    // A view, not a copy: writeZip copies it into the archive.
-    let bytes = new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
-    if (!HOST_LITTLE_ENDIAN) bytes = swapBytes(bytes, info!.itemSize);
+    // A view on little-endian hosts, not a copy: writeZip copies it into the archive.
+    const bytes = littleEndianBytes(t.data as Float32Array | Float64Array | BigInt64Array);
     storages.push({ name: `${archive}/data/${key}`, data: bytes });
     global('torch._utils', '_rebuild_tensor_v2').mark();
     w.mark().str('storage');
@@ -190,10 +188,4 @@ export function writeTorchCheckpoint(root: { [key: string]: TorchSaveValue } | P
     ...storages,
     { name: `${archive}/version`, data: enc.encode('3\n') },
   ]);
-}
-
-function swapBytes(b: Uint8Array, size: number): Uint8Array {
-  const out = new Uint8Array(b.length);
-  for (let i = 0; i < b.length; i += size) for (let j = 0; j < size; j++) out[i + j] = b[i + size - 1 - j];
-  return out;
 }

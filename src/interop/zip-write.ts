@@ -13,6 +13,7 @@
  */
 import { MsnResourceError, MsnValueError } from '../errors.js';
 import { crc32 } from '../util/crc32.js';
+import { pushUintLE } from '../util/bytes.js';
 
 export interface ZipInput {
   name: string;
@@ -39,12 +40,9 @@ export function writeZip(files: readonly ZipInput[], torchStyle = true): Uint8Ar
     out = [];
   };
   const pos = () => flushed + out.length;
-  const u16 = (v: number) => out.push(v & 0xff, (v >>> 8) & 0xff);
-  const u32 = (v: number) => out.push(v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff);
-  const u64 = (v: number) => {
-    u32(v >>> 0);
-    u32(Math.floor(v / 2 ** 32));
-  };
+  const u16 = (v: number) => pushUintLE(out, v, 2);
+  const u32 = (v: number) => pushUintLE(out, v, 4);
+  const u64 = (v: number) => pushUintLE(out, v, 8);
   const enc = new TextEncoder();
   const names = new Set<string>();
   let total = 0;

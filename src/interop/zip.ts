@@ -14,8 +14,8 @@
  * classic "overlapping files" zip bomb), and CRC-32 is verified on read. All
  * failures are `MsnFormatError`s; no RangeError/TypeError may escape.
  */
-import { MsnFormatError } from '../errors.js';
 import { crc32 } from '../util/crc32.js';
+import { ByteReader, type Fail, failWith } from '../util/bytes.js';
 
 export interface ZipEntry {
   /** Entry name as stored (UTF-8). */
@@ -58,32 +58,7 @@ const CENTRAL_SIZE = 46;
 const LOCAL_SIZE = 30;
 const MAX_COMMENT = 0xffff;
 
-function fail(msg: string): never {
-  throw new MsnFormatError(`ZIP: ${msg}`);
-}
-
-/** Bounds-checked little-endian reads (DataView would throw RangeError). */
-class Reader {
-  constructor(readonly b: Uint8Array) {}
-  need(pos: number, len: number, what: string): void {
-    if (!Number.isSafeInteger(pos) || pos < 0 || len < 0 || pos + len > this.b.length) {
-      fail(`${what} at offset ${pos} (+${len} bytes) lies outside the ${this.b.length}-byte file (truncated or corrupt)`);
-    }
-  }
-  u16(pos: number): number {
-    return this.b[pos] | (this.b[pos + 1] << 8);
-  }
-  u32(pos: number): number {
-    return (this.b[pos] | (this.b[pos + 1] << 8) | (this.b[pos + 2] << 16) | (this.b[pos + 3] << 24)) >>> 0;
-  }
-  /** u64 as a number; anything above 2^53 cannot be a real offset here. */
-  u64(pos: number, what: string): number {
-    const lo = this.u32(pos);
-    const hi = this.u32(pos + 4);
-    if (hi >= 0x200000) fail(`${what} is an impossible 64-bit value`);
-    return hi * 0x100000000 + lo;
-  }
-}
+const fail: Fail = failWith('ZIP: ');
 
 /** CRC-32 (IEEE, as in ZIP); shared with the other binary formats. */
 export { crc32 };
@@ -98,8 +73,8 @@ function decodeName(b: Uint8Array): string {
 }
 
 /** Find the end-of-central-directory record: scan back over a possible comment. */
-function findEocd(r: Reader): number {
-  const n = r.b.length;
+function findEocd(r: ByteReader): number {
+  const n = r.bytes.length;
   if (n < EOCD_SIZE) fail(`file is only ${n} bytes; not a ZIP archive (truncated?)`);
   const lowest = Math.max(0, n - EOCD_SIZE - MAX_COMMENT);
   for (let p = n - EOCD_SIZE; p >= lowest; p--) {
@@ -118,7 +93,7 @@ interface Directory {
   tailStart: number;
 }
 
-function readDirectoryLocation(r: Reader): Directory {
+function readDirectoryLocation(r: ByteReader): Directory {
   const eocd = findEocd(r);
   if (r.u16(eocd + 4) !== 0 || r.u16(eocd + 6) !== 0) fail('multi-disk archives are not supported');
   let onDisk = r.u16(eocd + 8);
@@ -161,7 +136,7 @@ function readDirectoryLocation(r: Reader): Directory {
 }
 
 /** Parse the zip64 extended-information extra field for the saturated fields. */
-function zip64Extra(r: Reader, start: number, len: number, need: { usize: boolean; csize: boolean; offset: boolean }) {
+function zip64Extra(r: ByteReader, start: number, len: number, need: { usize: boolean; csize: boolean; offset: boolean }) {
   const out: { usize?: number; csize?: number; offset?: number } = {};
   let p = start;
   const end = start + len;
@@ -190,7 +165,7 @@ function zip64Extra(r: Reader, start: number, len: number, need: { usize: boolea
 export function openZip(bytes: Uint8Array, opts: ZipReadOptions = {}): ZipArchive {
   const maxEntries = opts.maxEntries ?? 100_000;
   const maxName = opts.maxNameLength ?? 4096;
-  const r = new Reader(bytes);
+  const r = new ByteReader(bytes, fail);
   const dir = readDirectoryLocation(r);
   if (dir.count > maxEntries) fail(`archive claims ${dir.count} entries; the limit is ${maxEntries}`);
   // Cheap rejection of a lying count before looping over it.
@@ -201,78 +176,14 @@ export function openZip(bytes: Uint8Array, opts: ZipReadOptions = {}): ZipArchiv
   /** [start, end) of each entry's local header + data + descriptor, for the overlap check. */
   const spans: Array<[number, number]> = [];
   let p = dir.cdOffset;
-  const cdEnd = dir.cdOffset + dir.cdSize;
   for (let i = 0; i < dir.count; i++) {
-    if (p + CENTRAL_SIZE > cdEnd) fail(`central directory ends inside entry ${i}`);
-    if (r.u32(p) !== SIG_CENTRAL) fail(`bad central-directory signature for entry ${i} at offset ${p}`);
-    const flags = r.u16(p + 8);
-    const method = r.u16(p + 10);
-    const crc = r.u32(p + 16);
-    let csize = r.u32(p + 20);
-    let usize = r.u32(p + 24);
-    const nameLen = r.u16(p + 28);
-    const extraLen = r.u16(p + 30);
-    const commentLen = r.u16(p + 32);
-    const diskStart = r.u16(p + 34);
-    let lho = r.u32(p + 42);
-    const recEnd = p + CENTRAL_SIZE + nameLen + extraLen + commentLen;
-    if (recEnd > cdEnd) fail(`central-directory entry ${i} overruns the directory`);
-    if (nameLen === 0 || nameLen > maxName) fail(`entry ${i} has a name of ${nameLen} bytes (limit ${maxName})`);
-    const nameBytes = bytes.subarray(p + CENTRAL_SIZE, p + CENTRAL_SIZE + nameLen);
-    const name = decodeName(nameBytes);
-    if (name.includes('\0')) fail(`entry ${i} name contains a NUL byte`);
-    if (byName.has(name)) fail(`duplicate entry name "${name}"`);
-    if (flags & 0x0001) fail(`entry "${name}" is encrypted`);
-    if (diskStart !== 0 && diskStart !== 0xffff) fail(`entry "${name}" starts on another disk`);
-    const z = zip64Extra(r, p + CENTRAL_SIZE + nameLen, extraLen, {
-      usize: usize === 0xffffffff,
-      csize: csize === 0xffffffff,
-      offset: lho === 0xffffffff,
-    });
-    usize = z.usize ?? usize;
-    csize = z.csize ?? csize;
-    lho = z.offset ?? lho;
-    if (method !== 0) {
-      fail(`entry "${name}" uses compression method ${method}; only stored (0) entries are supported — torch.save writes uncompressed archives`);
-    }
-    if (csize !== usize) fail(`stored entry "${name}" has different compressed (${csize}) and uncompressed (${usize}) sizes`);
-
-    // Local header: must exist, match the directory, and its data must end before the directory.
-    r.need(lho, LOCAL_SIZE, `local header of "${name}"`);
-    if (r.u32(lho) !== SIG_LOCAL) fail(`bad local-header signature for "${name}" at offset ${lho}`);
-    const lflags = r.u16(lho + 6);
-    if (r.u16(lho + 8) !== method) fail(`local header of "${name}" disagrees on the compression method`);
-    if ((lflags & 0x0008) !== (flags & 0x0008)) fail(`local header of "${name}" disagrees on the data-descriptor flag`);
-    const lNameLen = r.u16(lho + 26);
-    const lExtraLen = r.u16(lho + 28);
-    if (lNameLen !== nameLen) fail(`local header of "${name}" has a different name length`);
-    r.need(lho + LOCAL_SIZE, nameLen + lExtraLen, `local name/extra of "${name}"`);
-    for (let k = 0; k < nameLen; k++) {
-      if (bytes[lho + LOCAL_SIZE + k] !== nameBytes[k]) fail(`local header name differs from the directory name "${name}"`);
-    }
-    const dataStart = lho + LOCAL_SIZE + nameLen + lExtraLen;
-    const dataEnd = dataStart + csize;
-    if (dataEnd > dir.cdOffset) fail(`data of "${name}" (${csize} bytes at ${dataStart}) runs into the central directory`);
-    let spanEnd = dataEnd;
-    const lcrc = r.u32(lho + 14);
-    const lcs = r.u32(lho + 18);
-    const lus = r.u32(lho + 22);
-    if (flags & 0x0008) {
-      // Sizes live in the data descriptor after the data; the local fields are 0 (or correct).
-      const okLocal = (v: number, want: number) => v === 0 || v === want || v === 0xffffffff;
-      if (!okLocal(lcrc, crc) || !okLocal(lcs, csize) || !okLocal(lus, usize)) fail(`local header of "${name}" has sizes/CRC inconsistent with the directory`);
-      spanEnd = checkDescriptor(r, dataEnd, dir.cdOffset, name, crc, csize, usize);
-    } else {
-      const wide = lcs === 0xffffffff || lus === 0xffffffff;
-      if (lcrc !== crc || (!wide && (lcs !== csize || lus !== usize))) {
-        fail(`local header of "${name}" has sizes/CRC inconsistent with the directory`);
-      }
-    }
-    spans.push([lho, spanEnd]);
-    const entry: ZipEntry = { name, method, offset: dataStart, size: usize, crc32: crc, localHeaderOffset: lho };
+    const rec = readCentralRecord(r, p, i, dir, maxName, byName);
+    const { dataStart, spanEnd } = checkLocalHeader(r, rec, dir.cdOffset);
+    spans.push([rec.lho, spanEnd]);
+    const entry: ZipEntry = { name: rec.name, method: rec.method, offset: dataStart, size: rec.usize, crc32: rec.crc, localHeaderOffset: rec.lho };
     entries.push(entry);
-    byName.set(name, entry);
-    p = recEnd;
+    byName.set(rec.name, entry);
+    p = rec.recEnd;
   }
   // Overlapping entries let a small file expand into huge outputs; refuse them.
   spans.sort((a, b) => a[0] - b[0]);
@@ -294,8 +205,100 @@ export function openZip(bytes: Uint8Array, opts: ZipReadOptions = {}): ZipArchiv
   };
 }
 
+/** One central-directory record, checked on its own and against the entries before it. */
+interface CentralRecord {
+  name: string;
+  nameBytes: Uint8Array;
+  flags: number;
+  method: number;
+  crc: number;
+  csize: number;
+  usize: number;
+  /** Offset of the entry's local header. */
+  lho: number;
+  /** Where the next record starts. */
+  recEnd: number;
+}
+
+/** Parse central-directory entry `i` at `p`: bounds, signature, name, flags, zip64 sizes, stored method. */
+function readCentralRecord(r: ByteReader, p: number, i: number, dir: Directory, maxName: number, seen: ReadonlyMap<string, ZipEntry>): CentralRecord {
+  const cdEnd = dir.cdOffset + dir.cdSize;
+  if (p + CENTRAL_SIZE > cdEnd) fail(`central directory ends inside entry ${i}`);
+  if (r.u32(p) !== SIG_CENTRAL) fail(`bad central-directory signature for entry ${i} at offset ${p}`);
+  const flags = r.u16(p + 8);
+  const method = r.u16(p + 10);
+  const crc = r.u32(p + 16);
+  let csize = r.u32(p + 20);
+  let usize = r.u32(p + 24);
+  const nameLen = r.u16(p + 28);
+  const extraLen = r.u16(p + 30);
+  const commentLen = r.u16(p + 32);
+  const diskStart = r.u16(p + 34);
+  let lho = r.u32(p + 42);
+  const recEnd = p + CENTRAL_SIZE + nameLen + extraLen + commentLen;
+  if (recEnd > cdEnd) fail(`central-directory entry ${i} overruns the directory`);
+  if (nameLen === 0 || nameLen > maxName) fail(`entry ${i} has a name of ${nameLen} bytes (limit ${maxName})`);
+  const nameBytes = r.bytes.subarray(p + CENTRAL_SIZE, p + CENTRAL_SIZE + nameLen);
+  const name = decodeName(nameBytes);
+  if (name.includes('\0')) fail(`entry ${i} name contains a NUL byte`);
+  if (seen.has(name)) fail(`duplicate entry name "${name}"`);
+  if (flags & 0x0001) fail(`entry "${name}" is encrypted`);
+  if (diskStart !== 0 && diskStart !== 0xffff) fail(`entry "${name}" starts on another disk`);
+  const z = zip64Extra(r, p + CENTRAL_SIZE + nameLen, extraLen, {
+    usize: usize === 0xffffffff,
+    csize: csize === 0xffffffff,
+    offset: lho === 0xffffffff,
+  });
+  usize = z.usize ?? usize;
+  csize = z.csize ?? csize;
+  lho = z.offset ?? lho;
+  if (method !== 0) {
+    fail(`entry "${name}" uses compression method ${method}; only stored (0) entries are supported — torch.save writes uncompressed archives`);
+  }
+  if (csize !== usize) fail(`stored entry "${name}" has different compressed (${csize}) and uncompressed (${usize}) sizes`);
+  return { name, nameBytes, flags, method, crc, csize, usize, lho, recEnd };
+}
+
+/**
+ * The entry's local header must exist, agree with the directory, and its
+ * data (and data descriptor) must end before the directory starts. Returns
+ * where the data starts and where the entry's bytes end.
+ */
+function checkLocalHeader(r: ByteReader, rec: CentralRecord, cdOffset: number): { dataStart: number; spanEnd: number } {
+  const { name, nameBytes, flags, method, crc, csize, usize, lho } = rec;
+  r.need(lho, LOCAL_SIZE, `local header of "${name}"`);
+  if (r.u32(lho) !== SIG_LOCAL) fail(`bad local-header signature for "${name}" at offset ${lho}`);
+  const lflags = r.u16(lho + 6);
+  if (r.u16(lho + 8) !== method) fail(`local header of "${name}" disagrees on the compression method`);
+  if ((lflags & 0x0008) !== (flags & 0x0008)) fail(`local header of "${name}" disagrees on the data-descriptor flag`);
+  const lNameLen = r.u16(lho + 26);
+  const lExtraLen = r.u16(lho + 28);
+  if (lNameLen !== nameBytes.length) fail(`local header of "${name}" has a different name length`);
+  r.need(lho + LOCAL_SIZE, nameBytes.length + lExtraLen, `local name/extra of "${name}"`);
+  for (let k = 0; k < nameBytes.length; k++) {
+    if (r.bytes[lho + LOCAL_SIZE + k] !== nameBytes[k]) fail(`local header name differs from the directory name "${name}"`);
+  }
+  const dataStart = lho + LOCAL_SIZE + nameBytes.length + lExtraLen;
+  const dataEnd = dataStart + csize;
+  if (dataEnd > cdOffset) fail(`data of "${name}" (${csize} bytes at ${dataStart}) runs into the central directory`);
+  const lcrc = r.u32(lho + 14);
+  const lcs = r.u32(lho + 18);
+  const lus = r.u32(lho + 22);
+  if (flags & 0x0008) {
+    // Sizes live in the data descriptor after the data; the local fields are 0 (or correct).
+    const okLocal = (v: number, want: number) => v === 0 || v === want || v === 0xffffffff;
+    if (!okLocal(lcrc, crc) || !okLocal(lcs, csize) || !okLocal(lus, usize)) fail(`local header of "${name}" has sizes/CRC inconsistent with the directory`);
+    return { dataStart, spanEnd: checkDescriptor(r, dataEnd, cdOffset, name, crc, csize, usize) };
+  }
+  const wide = lcs === 0xffffffff || lus === 0xffffffff;
+  if (lcrc !== crc || (!wide && (lcs !== csize || lus !== usize))) {
+    fail(`local header of "${name}" has sizes/CRC inconsistent with the directory`);
+  }
+  return { dataStart, spanEnd: dataEnd };
+}
+
 /** Validate a data descriptor (optional signature, CRC, 4- or 8-byte sizes); returns its end. */
-function checkDescriptor(r: Reader, at: number, limit: number, name: string, crc: number, csize: number, usize: number): number {
+function checkDescriptor(r: ByteReader, at: number, limit: number, name: string, crc: number, csize: number, usize: number): number {
   let p = at;
   if (p + 4 <= limit && r.u32(p) === SIG_DESCRIPTOR) p += 4;
   if (p + 12 <= limit && r.u32(p) === crc && r.u32(p + 4) === csize && r.u32(p + 8) === usize) return p + 12;
