@@ -62,34 +62,12 @@ export function createIdbCheckpointStore(dbName = 'msn-web', options: IdbCheckpo
     throw new MsnBackendError('IndexedDB is not available here (Node, or storage is blocked); in Node save checkpoints with writeFileAtomic instead.');
   }
 
+  // One connection, opened on first use and forgotten when the browser
+  // closes it or the open fails, so the next call opens a fresh one.
   let opening: Promise<IDBDatabase> | undefined;
-
   function db(): Promise<IDBDatabase> {
-    opening ??= new Promise<IDBDatabase>((resolve, reject) => {
-      const request = factory!.open(dbName, DB_VERSION);
-      request.onupgradeneeded = () => {
-        if (!request.result.objectStoreNames.contains(storeName)) request.result.createObjectStore(storeName);
-      };
-      request.onsuccess = () => {
-        const database = request.result;
-        // Another tab upgrading the database: step aside; the next call reopens.
-        database.onversionchange = () => {
-          database.close();
-          opening = undefined;
-        };
-        database.onclose = () => {
-          opening = undefined;
-        };
-        if (!database.objectStoreNames.contains(storeName)) {
-          database.close();
-          reject(new MsnBackendError(`Database '${dbName}' exists without the object store '${storeName}'; pick another dbName or delete that database.`));
-          return;
-        }
-        resolve(database);
-      };
-      request.onerror = () => reject(wrap(`open database '${dbName}'`, request.error));
-      // No onblocked handler: the version never changes, so an upgrade can only be the first
-      // creation, which no other connection can block; a pending open simply resolves later.
+    opening ??= openDatabase(factory!, dbName, storeName, () => {
+      opening = undefined;
     });
     const current = opening;
     current.catch(() => {
@@ -98,25 +76,73 @@ export function createIdbCheckpointStore(dbName = 'msn-web', options: IdbCheckpo
     return current;
   }
 
-  /** Run one request in its own transaction; resolve with its result once the transaction has committed. */
-  async function run<T>(action: string, mode: IDBTransactionMode, make: (store: IDBObjectStore) => IDBRequest<T>): Promise<T> {
-    const database = await db();
-    return new Promise<T>((resolve, reject) => {
-      let tx: IDBTransaction;
-      let request: IDBRequest<T>;
-      try {
-        tx = database.transaction(storeName, mode, { durability: mode === 'readwrite' ? 'strict' : 'default' });
-        request = make(tx.objectStore(storeName));
-      } catch (err) {
-        reject(wrap(action, err));
+  return {
+    ...storeOperations(async (action, mode, make) => runRequest(await db(), storeName, action, mode, make)),
+    close() {
+      const current = opening;
+      opening = undefined;
+      current?.then((database) => database.close()).catch(() => undefined);
+    },
+  };
+}
+
+/** Open `dbName` (creating `storeName` on first creation); `onGone` runs when the browser closes the connection. */
+function openDatabase(factory: IDBFactory, dbName: string, storeName: string, onGone: () => void): Promise<IDBDatabase> {
+  return new Promise<IDBDatabase>((resolve, reject) => {
+    const request = factory.open(dbName, DB_VERSION);
+    request.onupgradeneeded = () => {
+      if (!request.result.objectStoreNames.contains(storeName)) request.result.createObjectStore(storeName);
+    };
+    request.onsuccess = () => {
+      const database = request.result;
+      // Another tab upgrading the database: step aside; the next call reopens.
+      database.onversionchange = () => {
+        database.close();
+        onGone();
+      };
+      database.onclose = onGone;
+      if (!database.objectStoreNames.contains(storeName)) {
+        database.close();
+        reject(new MsnBackendError(`Database '${dbName}' exists without the object store '${storeName}'; pick another dbName or delete that database.`));
         return;
       }
-      tx.oncomplete = () => resolve(request.result);
-      tx.onerror = () => reject(wrap(action, tx.error ?? request.error));
-      tx.onabort = () => reject(wrap(action, tx.error ?? new DOMException('transaction aborted', 'AbortError')));
-    });
-  }
+      resolve(database);
+    };
+    request.onerror = () => reject(wrap(`open database '${dbName}'`, request.error));
+    // No onblocked handler: the version never changes, so an upgrade can only be the first
+    // creation, which no other connection can block; a pending open simply resolves later.
+  });
+}
 
+/** Runs one request in its own transaction of the store; the action names it in errors. */
+type Run = <T>(action: string, mode: IDBTransactionMode, make: (store: IDBObjectStore) => IDBRequest<T>) => Promise<T>;
+
+/** Run one request in its own transaction; resolve with its result once the transaction has committed. */
+function runRequest<T>(
+  database: IDBDatabase,
+  storeName: string,
+  action: string,
+  mode: IDBTransactionMode,
+  make: (store: IDBObjectStore) => IDBRequest<T>,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let tx: IDBTransaction;
+    let request: IDBRequest<T>;
+    try {
+      tx = database.transaction(storeName, mode, { durability: mode === 'readwrite' ? 'strict' : 'default' });
+      request = make(tx.objectStore(storeName));
+    } catch (err) {
+      reject(wrap(action, err));
+      return;
+    }
+    tx.oncomplete = () => resolve(request.result);
+    tx.onerror = () => reject(wrap(action, tx.error ?? request.error));
+    tx.onabort = () => reject(wrap(action, tx.error ?? new DOMException('transaction aborted', 'AbortError')));
+  });
+}
+
+/** The store's operations on checked keys and values, each one request through `run`. */
+function storeOperations(run: Run): Omit<CheckpointStore, 'close'> {
   return {
     async put(key, bytes) {
       checkKey(key);
@@ -146,11 +172,6 @@ export function createIdbCheckpointStore(dbName = 'msn-web', options: IdbCheckpo
     async list() {
       const keys = await run('list keys', 'readonly', (store) => store.getAllKeys());
       return keys.filter((k): k is string => typeof k === 'string').sort();
-    },
-    close() {
-      const current = opening;
-      opening = undefined;
-      current?.then((database) => database.close()).catch(() => undefined);
     },
   };
 }
