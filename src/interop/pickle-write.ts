@@ -9,31 +9,26 @@
  * its raw `op()` to build hostile pickles byte by byte.
  */
 import { MsnValueError } from '../errors.js';
-import { pushUintLE } from '../util/bytes.js';
+import { ByteBuilder } from '../util/bytes.js';
 
 const utf8 = new TextEncoder();
 
 export class PickleWriter {
-  private chunks: Uint8Array[] = [];
-  private cur: number[] = [];
-  private flushed = 0;
+  private readonly out = new ByteBuilder();
 
   /** Raw opcode / argument bytes. */
   op(...bytes: number[]): this {
-    for (const b of bytes) this.cur.push(b);
-    if (this.cur.length >= 1 << 16) this.flush();
+    this.out.push(...bytes);
     return this;
   }
   /** Appends an already encoded byte run (e.g. a UTF-8 string) without spreading it. */
   raw(bytes: Uint8Array): this {
-    this.flush();
-    this.chunks.push(bytes.slice());
-    this.flushed += bytes.length;
+    this.out.chunk(bytes.slice());
     return this;
   }
   /** Unsigned little-endian integer of `n` bytes. */
   uint(v: number, n: number): this {
-    pushUintLE(this.cur, v, n);
+    this.out.uint(v, n);
     return this;
   }
   proto(v = 2) { return this.op(0x80, v); }
@@ -68,7 +63,7 @@ export class PickleWriter {
     if (big < -(2n ** 63n) || big >= 2n ** 63n) throw new MsnValueError(`PickleWriter.int: ${big} does not fit in 64 bits.`);
     const u = BigInt.asUintN(64, big);
     this.op(0x8a, 8);
-    for (let i = 0n; i < 8n; i++) this.cur.push(Number((u >> (8n * i)) & 0xffn));
+    for (let i = 0n; i < 8n; i++) this.out.push(Number((u >> (8n * i)) & 0xffn));
     return this;
   }
   /** A Python float (BINFLOAT: big-endian IEEE 754 double). */
@@ -94,22 +89,9 @@ export class PickleWriter {
   }
   /** Bytes written so far. */
   get length(): number {
-    return this.flushed + this.cur.length;
+    return this.out.length;
   }
   bytes(): Uint8Array {
-    this.flush();
-    const out = new Uint8Array(this.flushed);
-    let at = 0;
-    for (const c of this.chunks) {
-      out.set(c, at);
-      at += c.length;
-    }
-    return out;
-  }
-  private flush(): void {
-    if (this.cur.length === 0) return;
-    this.chunks.push(Uint8Array.from(this.cur));
-    this.flushed += this.cur.length;
-    this.cur = [];
+    return this.out.bytes();
   }
 }

@@ -85,54 +85,32 @@ export function writeTorchCheckpoint(root: { [key: string]: TorchSaveValue } | P
   if (!(root instanceof PyDictOut) && (typeof root !== 'object' || root === null || Array.isArray(root) || isTensor(root))) {
     throw new MsnValueError('writeTorchCheckpoint: the saved object must be a dict.');
   }
-  const maxDepth = opts.maxDepth ?? 100;
-  const w = new PickleWriter().proto(2);
-  const storages: ZipInput[] = [];
-  // Globals are pickled once and then fetched from the memo, as CPython's pickler does.
-  const memo = new Map<string, number>();
-  const global = (module: string, name: string) => {
-    const key = `${module}.${name}`;
-    const at = memo.get(key);
-    if (at !== undefined) return w.get(at);
-    memo.set(key, memo.size);
-    return w.global(module, name).put(memo.size - 1);
-  };
-  const bad = (path: string, msg: string): never => {
-    throw new MsnValueError(`writeTorchCheckpoint: ${path || 'the root'} ${msg}`);
-  };
+  const pickler = new TorchPickler(archive, opts.maxDepth ?? 100);
+  pickler.value(root as TorchSaveValue, '', 0);
+  const enc = new TextEncoder();
+  return writeZip([
+    { name: `${archive}/data.pkl`, data: pickler.w.stop().bytes() },
+    { name: `${archive}/byteorder`, data: enc.encode('little') },
+    ...pickler.storages,
+    { name: `${archive}/version`, data: enc.encode('3\n') },
+  ]);
+}
 
-  const tensor = (t: TorchTensor, path: string) => {
-    const info = STORAGE_OF[t.dtype];
-    if (!info) bad(path, `is a ${t.dtype} tensor; this writer supports float32, float64 and int64.`);
-    if (!(t.data instanceof (info!.array as typeof Float32Array))) bad(path, `has dtype ${t.dtype} but its data is a ${t.data.constructor.name}.`);
-    let numel = 1;
-    for (const d of t.shape) {
-      if (!Number.isSafeInteger(d) || d < 0) bad(path, `has an invalid shape [${t.shape.join(', ')}].`);
-      numel *= d;
-    }
-    if (numel !== t.data.length) bad(path, `has shape [${t.shape.join(', ')}] (${numel} elements) but ${t.data.length} values.`);
-    const stride = t.shape.map((_, i) => t.shape.slice(i + 1).reduce((a, b) => a * b, 1));
-    const key = String(storages.length);
-    // A view on little-endian hosts, not a copy: writeZip copies it into the archive.
-    const bytes = littleEndianBytes(t.data as Float32Array | Float64Array | BigInt64Array);
-    storages.push({ name: `${archive}/data/${key}`, data: bytes });
-    global('torch._utils', '_rebuild_tensor_v2').mark();
-    w.mark().str('storage');
-    global('torch', info!.type);
-    w.str(key).str('cpu').int(numel).tuple().persid();
-    w.int(0).tupleOf(t.shape).tupleOf(stride).bool(false);
-    global('collections', 'OrderedDict').emptyTuple().reduce();
-    w.tuple().reduce();
-  };
+/** Pickles one object the way torch.save does, collecting a storage record per tensor. */
+class TorchPickler {
+  readonly w = new PickleWriter().proto(2);
+  readonly storages: ZipInput[] = [];
+  /** Memo slot of each global already pickled ("module.name"). */
+  private readonly memo = new Map<string, number>();
 
-  const key = (k: string | number, path: string) => {
-    if (typeof k === 'string') w.str(k);
-    else if (Number.isSafeInteger(k)) w.int(k);
-    else bad(path, `has the key ${String(k)}, which is neither a string nor an integer.`);
-  };
+  constructor(
+    private readonly archive: string,
+    private readonly maxDepth: number,
+  ) {}
 
-  const value = (v: TorchSaveValue, path: string, depth: number): void => {
-    if (depth > maxDepth) bad(path, `is nested deeper than ${maxDepth} levels (a cycle?).`);
+  value(v: TorchSaveValue, path: string, depth: number): void {
+    const w = this.w;
+    if (depth > this.maxDepth) bad(path, `is nested deeper than ${this.maxDepth} levels (a cycle?).`);
     if (v === null) w.none();
     else if (typeof v === 'boolean') w.bool(v);
     else if (typeof v === 'string') w.str(v);
@@ -145,47 +123,78 @@ export function writeTorchCheckpoint(root: { [key: string]: TorchSaveValue } | P
       if (v.items.length === 0) w.emptyTuple();
       else {
         w.mark();
-        v.items.forEach((x, i) => value(x, `${path}[${i}]`, depth + 1));
+        v.items.forEach((x, i) => this.value(x, `${path}[${i}]`, depth + 1));
         w.tuple();
       }
     } else if (Array.isArray(v)) {
       w.emptyList();
       if (v.length > 0) {
         w.mark();
-        v.forEach((x, i) => value(x, `${path}[${i}]`, depth + 1));
+        v.forEach((x, i) => this.value(x, `${path}[${i}]`, depth + 1));
         w.appends();
       }
-    } else if (isTensor(v)) tensor(v, path);
-    else if (v instanceof PyDictOut) dict(v.entries, v.ordered, path, depth);
-    else if (typeof v === 'object') dict(Object.entries(v), false, path, depth);
+    } else if (isTensor(v)) this.tensor(v, path);
+    else if (v instanceof PyDictOut) this.dict(v.entries, v.ordered, path, depth);
+    else if (typeof v === 'object') this.dict(Object.entries(v), false, path, depth);
     else bad(path, `is a ${typeof v}, which has no pickle form here.`);
-  };
+  }
 
-  const dict = (entries: ReadonlyArray<readonly [string | number, TorchSaveValue]>, ordered: boolean, path: string, depth: number) => {
-    if (ordered) global('collections', 'OrderedDict').emptyTuple().reduce();
-    else w.emptyDict();
+  /** A global, pickled once and then fetched from the memo, as CPython's pickler does. */
+  private global(module: string, name: string): PickleWriter {
+    const key = `${module}.${name}`;
+    const at = this.memo.get(key);
+    if (at !== undefined) return this.w.get(at);
+    this.memo.set(key, this.memo.size);
+    return this.w.global(module, name).put(this.memo.size - 1);
+  }
+
+  /** `_rebuild_tensor_v2(storage, 0, size, stride, False, OrderedDict())` over a new contiguous storage. */
+  private tensor(t: TorchTensor, path: string): void {
+    const info = STORAGE_OF[t.dtype];
+    if (!info) bad(path, `is a ${t.dtype} tensor; this writer supports float32, float64 and int64.`);
+    if (!(t.data instanceof (info!.array as typeof Float32Array))) bad(path, `has dtype ${t.dtype} but its data is a ${t.data.constructor.name}.`);
+    let numel = 1;
+    for (const d of t.shape) {
+      if (!Number.isSafeInteger(d) || d < 0) bad(path, `has an invalid shape [${t.shape.join(', ')}].`);
+      numel *= d;
+    }
+    if (numel !== t.data.length) bad(path, `has shape [${t.shape.join(', ')}] (${numel} elements) but ${t.data.length} values.`);
+    const stride = t.shape.map((_, i) => t.shape.slice(i + 1).reduce((a, b) => a * b, 1));
+    const key = String(this.storages.length);
+    // A view on little-endian hosts, not a copy: writeZip copies it into the archive.
+    const bytes = littleEndianBytes(t.data as Float32Array | Float64Array | BigInt64Array);
+    this.storages.push({ name: `${this.archive}/data/${key}`, data: bytes });
+    const w = this.w;
+    this.global('torch._utils', '_rebuild_tensor_v2').mark();
+    w.mark().str('storage');
+    this.global('torch', info!.type);
+    w.str(key).str('cpu').int(numel).tuple().persid();
+    w.int(0).tupleOf(t.shape).tupleOf(stride).bool(false);
+    this.global('collections', 'OrderedDict').emptyTuple().reduce();
+    w.tuple().reduce();
+  }
+
+  private dict(entries: ReadonlyArray<readonly [string | number, TorchSaveValue]>, ordered: boolean, path: string, depth: number): void {
+    if (ordered) this.global('collections', 'OrderedDict').emptyTuple().reduce();
+    else this.w.emptyDict();
     const seen = new Set<string | number>();
     // SETITEMS in batches of 1000, as CPython does.
     for (let i = 0; i < entries.length; i += 1000) {
-      w.mark();
+      this.w.mark();
       for (const [k, x] of entries.slice(i, i + 1000)) {
         if (seen.has(k)) bad(path, `has the key ${JSON.stringify(k)} twice.`);
         seen.add(k);
         const p = `${path}[${JSON.stringify(k)}]`;
-        key(k, p);
-        value(x, p, depth + 1);
+        if (typeof k === 'string') this.w.str(k);
+        else if (Number.isSafeInteger(k)) this.w.int(k);
+        else bad(p, `has the key ${String(k)}, which is neither a string nor an integer.`);
+        this.value(x, p, depth + 1);
       }
-      w.setitems();
+      this.w.setitems();
     }
-  };
+  }
+}
 
-  value(root as TorchSaveValue, '', 0);
-  w.stop();
-  const enc = new TextEncoder();
-  return writeZip([
-    { name: `${archive}/data.pkl`, data: w.bytes() },
-    { name: `${archive}/byteorder`, data: enc.encode('little') },
-    ...storages,
-    { name: `${archive}/version`, data: enc.encode('3\n') },
-  ]);
+function bad(path: string, msg: string): never {
+  throw new MsnValueError(`writeTorchCheckpoint: ${path || 'the root'} ${msg}`);
 }

@@ -13,7 +13,7 @@
  */
 import { MsnResourceError, MsnValueError } from '../errors.js';
 import { crc32 } from '../util/crc32.js';
-import { pushUintLE } from '../util/bytes.js';
+import { ByteBuilder } from '../util/bytes.js';
 
 export interface ZipInput {
   name: string;
@@ -30,19 +30,35 @@ export interface ZipInput {
 export const MAX_ZIP_BYTES = 0xffffffff;
 
 export function writeZip(files: readonly ZipInput[], torchStyle = true): Uint8Array {
-  // Headers go through a number[]; file data is appended as whole chunks (fast for big files).
-  let out: number[] = [];
-  const parts: Uint8Array[] = [];
-  let flushed = 0;
-  const flush = () => {
-    parts.push(new Uint8Array(out));
-    flushed += out.length;
-    out = [];
-  };
-  const pos = () => flushed + out.length;
-  const u16 = (v: number) => pushUintLE(out, v, 2);
-  const u32 = (v: number) => pushUintLE(out, v, 4);
-  const u64 = (v: number) => pushUintLE(out, v, 8);
+  checkSizes(files);
+  const out = new ByteBuilder();
+  const enc = new TextEncoder();
+  const central: CentralEntry[] = [];
+  for (const f of files) {
+    const name = enc.encode(f.name);
+    if (name.length > 0xffff) throw new MsnValueError('writeZip: an entry name is longer than 65535 bytes.');
+    const entry: CentralEntry = { name, crc: crc32(f.data), size: f.data.length, offset: out.length, method: f.method ?? 0 };
+    writeEntry(out, entry, f.data, torchStyle);
+    central.push(entry);
+  }
+  const cdOffset = out.length;
+  for (const c of central) writeCentralRecord(out, c, torchStyle);
+  writeEndRecords(out, central.length, cdOffset, out.length - cdOffset, torchStyle);
+  return out.bytes();
+}
+
+/** What the central directory repeats about an entry. */
+interface CentralEntry {
+  name: Uint8Array;
+  crc: number;
+  size: number;
+  /** Offset of the entry's local header. */
+  offset: number;
+  method: number;
+}
+
+/** Refuses duplicate names and archives beyond 32-bit offsets before anything is written. */
+function checkSizes(files: readonly ZipInput[]): void {
   const enc = new TextEncoder();
   const names = new Set<string>();
   let total = 0;
@@ -54,99 +70,87 @@ export function writeZip(files: readonly ZipInput[], torchStyle = true): Uint8Ar
   if (total + 98 > MAX_ZIP_BYTES) {
     throw new MsnResourceError(`writeZip: the archive would be about ${total} bytes, over the 4 GiB a ZIP without zip64 entries can hold.`);
   }
-  const central: Array<{ name: Uint8Array; crc: number; size: number; offset: number; method: number }> = [];
-  for (const f of files) {
-    const name = enc.encode(f.name);
-    if (name.length > 0xffff) throw new MsnValueError('writeZip: an entry name is longer than 65535 bytes.');
-    const crc = crc32(f.data);
-    const offset = pos();
-    const method = f.method ?? 0;
-    let pad = 0;
-    if (torchStyle) {
-      const base = offset + 30 + name.length + 4;
-      pad = (64 - (base % 64)) % 64;
-    }
-    u32(0x04034b50);
-    u16(20);
-    u16(torchStyle ? 0x0808 : 0x0800);
-    u16(method);
-    u16(0);
-    u16(0);
-    u32(torchStyle ? 0 : crc);
-    u32(torchStyle ? 0 : f.data.length);
-    u32(torchStyle ? 0 : f.data.length);
-    u16(name.length);
-    u16(torchStyle ? 4 + pad : 0);
-    for (const b of name) out.push(b);
-    if (torchStyle) {
-      out.push(0x46, 0x42);
-      u16(pad);
-      for (let i = 0; i < pad; i++) out.push(0x5a);
-    }
-    flush();
-    parts.push(f.data);
-    flushed += f.data.length;
-    if (torchStyle) {
-      u32(0x08074b50);
-      u32(crc);
-      u32(f.data.length);
-      u32(f.data.length);
-    }
-    central.push({ name, crc, size: f.data.length, offset, method });
-  }
-  const cdOffset = pos();
-  for (const c of central) {
-    u32(0x02014b50);
-    u16(45);
-    u16(20);
-    u16(torchStyle ? 0x0808 : 0x0800);
-    u16(c.method);
-    u16(0);
-    u16(0);
-    u32(c.crc);
-    u32(c.size);
-    u32(c.size);
-    u16(c.name.length);
-    u16(0);
-    u16(0);
-    u16(0);
-    u16(0);
-    u32(0);
-    u32(c.offset);
-    for (const b of c.name) out.push(b);
-  }
-  const cdSize = pos() - cdOffset;
+}
+
+/**
+ * Local header, data and (torch style) data descriptor. Torch style zeroes the
+ * header's sizes and CRC (they follow the data) and pads the header with an
+ * "FB" extra field so the data starts on a 64-byte boundary.
+ */
+function writeEntry(out: ByteBuilder, e: CentralEntry, data: Uint8Array, torchStyle: boolean): void {
+  const pad = torchStyle ? (64 - ((e.offset + 30 + e.name.length + 4) % 64)) % 64 : 0;
+  out.uint(0x04034b50, 4);
+  out.uint(20, 2); // version needed
+  out.uint(torchStyle ? 0x0808 : 0x0800, 2); // flags: UTF-8 names (+ data descriptor)
+  out.uint(e.method, 2);
+  out.uint(0, 2); // time
+  out.uint(0, 2); // date
+  out.uint(torchStyle ? 0 : e.crc, 4);
+  out.uint(torchStyle ? 0 : e.size, 4);
+  out.uint(torchStyle ? 0 : e.size, 4);
+  out.uint(e.name.length, 2);
+  out.uint(torchStyle ? 4 + pad : 0, 2);
+  out.chunk(e.name);
   if (torchStyle) {
-    const z = pos();
-    u32(0x06064b50);
-    u64(44);
-    u16(45);
-    u16(45);
-    u32(0);
-    u32(0);
-    u64(central.length);
-    u64(central.length);
-    u64(cdSize);
-    u64(cdOffset);
-    u32(0x07064b50);
-    u32(0);
-    u64(z);
-    u32(1);
+    out.push(0x46, 0x42);
+    out.uint(pad, 2);
+    for (let i = 0; i < pad; i++) out.push(0x5a);
   }
-  u32(0x06054b50);
-  u16(0);
-  u16(0);
-  u16(Math.min(central.length, 0xffff));
-  u16(Math.min(central.length, 0xffff));
-  u32(cdSize);
-  u32(cdOffset);
-  u16(0);
-  flush();
-  const res = new Uint8Array(flushed);
-  let at = 0;
-  for (const part of parts) {
-    res.set(part, at);
-    at += part.length;
+  out.chunk(data);
+  if (torchStyle) {
+    out.uint(0x08074b50, 4);
+    out.uint(e.crc, 4);
+    out.uint(e.size, 4);
+    out.uint(e.size, 4);
   }
-  return res;
+}
+
+function writeCentralRecord(out: ByteBuilder, c: CentralEntry, torchStyle: boolean): void {
+  out.uint(0x02014b50, 4);
+  out.uint(45, 2); // version made by
+  out.uint(20, 2); // version needed
+  out.uint(torchStyle ? 0x0808 : 0x0800, 2);
+  out.uint(c.method, 2);
+  out.uint(0, 2); // time
+  out.uint(0, 2); // date
+  out.uint(c.crc, 4);
+  out.uint(c.size, 4);
+  out.uint(c.size, 4);
+  out.uint(c.name.length, 2);
+  out.uint(0, 2); // extra length
+  out.uint(0, 2); // comment length
+  out.uint(0, 2); // disk
+  out.uint(0, 2); // internal attributes
+  out.uint(0, 4); // external attributes
+  out.uint(c.offset, 4);
+  out.chunk(c.name);
+}
+
+/** The end of central directory record, preceded in torch style by a zip64 end record and its locator. */
+function writeEndRecords(out: ByteBuilder, count: number, cdOffset: number, cdSize: number, torchStyle: boolean): void {
+  if (torchStyle) {
+    const z = out.length;
+    out.uint(0x06064b50, 4);
+    out.uint(44, 8); // size of the rest of the record
+    out.uint(45, 2);
+    out.uint(45, 2);
+    out.uint(0, 4);
+    out.uint(0, 4);
+    out.uint(count, 8);
+    out.uint(count, 8);
+    out.uint(cdSize, 8);
+    out.uint(cdOffset, 8);
+    out.uint(0x07064b50, 4);
+    out.uint(0, 4);
+    out.uint(z, 8);
+    out.uint(1, 4);
+  }
+  out.uint(0x06054b50, 4);
+  out.uint(0, 2);
+  out.uint(0, 2);
+  out.uint(Math.min(count, 0xffff), 2);
+  out.uint(Math.min(count, 0xffff), 2);
+  out.uint(cdSize, 4);
+  out.uint(cdOffset, 4);
+  out.uint(0, 2); // comment length
 }

@@ -330,12 +330,18 @@ export function validateManifest(raw: unknown, opts: DecodeOptions = {}): ModelM
   if (!isPlainObject(raw.meta)) fail('meta is not a JSON object.');
   checkJson(raw.meta, 'meta');
 
-  if (!Array.isArray(raw.shards) || raw.shards.length === 0) fail('model.json has no shards list.');
-  if (raw.shards.length > MAX_SHARDS) fail(`model.json lists ${raw.shards.length} shards, more than the limit of ${MAX_SHARDS}; re-export the model.`);
-  const maxTotal = opts.maxTotalBytes ?? DEFAULT_MAX_TOTAL_BYTES;
+  const { shards, total } = validateShards(raw.shards, opts.maxTotalBytes ?? DEFAULT_MAX_TOTAL_BYTES);
+  const tensors = validateTensorTable(raw.tensors, config, shards, total);
+  return { format: MODEL_FORMAT, version: MODEL_FORMAT_VERSION, config, tensors, shards, meta: raw.meta as ModelMeta };
+}
+
+/** The shard list: plain, distinct file names, sizes that add up to at most `maxTotal`, SHA-256 digests. */
+function validateShards(list: unknown, maxTotal: number): { shards: ManifestShard[]; total: number } {
+  if (!Array.isArray(list) || list.length === 0) fail('model.json has no shards list.');
+  if (list.length > MAX_SHARDS) fail(`model.json lists ${list.length} shards, more than the limit of ${MAX_SHARDS}; re-export the model.`);
   let total = 0;
   const files = new Set<string>();
-  const shards: ManifestShard[] = raw.shards.map((s: unknown, i: number) => {
+  const shards: ManifestShard[] = list.map((s: unknown, i: number) => {
     if (!isPlainObject(s)) fail(`shards[${i}] is not an object.`);
     if (typeof s.file !== 'string' || !SHARD_FILE_RE.test(s.file) || s.file === MANIFEST_FILE || s.file.includes('..')) {
       fail(`shards[${i}].file ${JSON.stringify(s.file)} is not a plain file name (letters, digits, '.', '_', '-').`);
@@ -348,20 +354,28 @@ export function validateManifest(raw: unknown, opts: DecodeOptions = {}): ModelM
     if (total > maxTotal) fail(`the shards add up to more than ${maxTotal} bytes (maxTotalBytes).`);
     return { file: s.file, byteLength: s.byteLength, sha256: s.sha256 };
   });
+  return { shards, total };
+}
 
-  if (!Array.isArray(raw.tensors)) fail('model.json has no tensors list.');
-  if (raw.tensors.length > MAX_TENSORS) fail(`model.json lists more than ${MAX_TENSORS} tensors.`);
+/**
+ * The tensor table against the config and the shards: every parameter and
+ * buffer once, config shapes, dtype, aligned in-bounds byte ranges, no two
+ * tensors sharing bytes, and no more shard bytes than the tensors need.
+ */
+function validateTensorTable(list: unknown, config: VitConfig, shards: ManifestShard[], total: number): ManifestTensor[] {
+  if (!Array.isArray(list)) fail('model.json has no tensors list.');
+  if (list.length > MAX_TENSORS) fail(`model.json lists more than ${MAX_TENSORS} tensors.`);
   // The shards hold the tensors and at most 3 bytes of alignment padding
   // before each; more bytes than that would only make a loader download (and
   // hash) data nobody reads.
-  const needed = parameterCount(config) * 4 + 4 * raw.tensors.length;
+  const needed = parameterCount(config) * 4 + 4 * list.length;
   if (total > needed) {
     fail(`the shards add up to ${total} bytes, but a model of this config needs at most ${needed}; the manifest is inconsistent, re-export the model.`);
   }
   const expected = expectedTensors(config);
   const seen = new Set<string>();
   const perShard: { start: number; end: number; name: string }[][] = shards.map(() => []);
-  const tensors: ManifestTensor[] = raw.tensors.map((t: unknown, i: number) => {
+  const tensors: ManifestTensor[] = list.map((t: unknown, i: number) => {
     if (!isPlainObject(t)) fail(`tensors[${i}] is not an object.`);
     const name = t.name;
     if (typeof name !== 'string') fail(`tensors[${i}].name is not a string.`);
@@ -388,13 +402,13 @@ export function validateManifest(raw: unknown, opts: DecodeOptions = {}): ModelM
   for (const [name, spec] of expected) {
     if (spec.kind !== 'prototypes' && !seen.has(name)) fail(`tensor '${name}' (shape [${spec.shape}]) is missing.`);
   }
-  for (const list of perShard) {
-    list.sort((a, b) => a.start - b.start);
-    for (let i = 1; i < list.length; i++) {
-      if (list[i].start < list[i - 1].end) fail(`tensors '${list[i - 1].name}' and '${list[i].name}' overlap.`);
+  for (const spans of perShard) {
+    spans.sort((a, b) => a.start - b.start);
+    for (let i = 1; i < spans.length; i++) {
+      if (spans[i].start < spans[i - 1].end) fail(`tensors '${spans[i - 1].name}' and '${spans[i].name}' overlap.`);
     }
   }
-  return { format: MODEL_FORMAT, version: MODEL_FORMAT_VERSION, config, tensors, shards, meta: raw.meta as ModelMeta };
+  return tensors;
 }
 
 /** Checks one shard's size and hash against its manifest entry. */

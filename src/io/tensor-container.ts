@@ -364,49 +364,54 @@ function parseHeader(bytes: Uint8Array, headerLength: number): ParsedHeader {
 
   const list = header.tensors;
   if (!Array.isArray(list)) formatError(`the header's tensors entry is ${describe(list)}, expected an array.`);
-  const maxElements = payloadBytes / 4;
   const names = new Set<string>();
-  const refs: TensorRef[] = [];
-  for (let t = 0; t < list.length; t++) {
-    const entry: unknown = list[t];
-    if (!isRecord(entry)) formatError(`tensors[${t}] is ${describe(entry)}, expected an object.`);
-    const { name, dtype, shape, offset, length, crc32: crc } = entry;
-    if (typeof name !== 'string' || name.length === 0) formatError(`tensors[${t}].name is ${describe(name)}, expected a non-empty string.`);
-    if (names.has(name)) formatError(`tensor name ${quote(name)} appears twice; names must be unique.`);
-    names.add(name);
-    if (dtype !== 'float32') formatError(`tensor ${quote(name)} has dtype ${describe(dtype)}; this reader supports only 'float32'.`);
-    if (!Array.isArray(shape)) formatError(`tensor ${quote(name)} has shape ${describe(shape)}, expected an array of non-negative integers.`);
-    for (const d of shape) {
-      if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
-        formatError(`tensor ${quote(name)} has dimension ${describe(d)}; dimensions must be non-negative integers.`);
-      }
+  const refs = list.map((entry: unknown, t: number) => parseTensorRef(entry, t, names, payloadBytes));
+  checkNoOverlap(refs);
+  return { kind, meta: header.meta, dataStart, refs };
+}
+
+/** Entry `t` of the header's tensor table, checked on its own and against the data section (`names` collects the names seen so far). */
+function parseTensorRef(entry: unknown, t: number, names: Set<string>, payloadBytes: number): TensorRef {
+  const maxElements = payloadBytes / 4;
+  if (!isRecord(entry)) formatError(`tensors[${t}] is ${describe(entry)}, expected an object.`);
+  const { name, dtype, shape, offset, length, crc32: crc } = entry;
+  if (typeof name !== 'string' || name.length === 0) formatError(`tensors[${t}].name is ${describe(name)}, expected a non-empty string.`);
+  if (names.has(name)) formatError(`tensor name ${quote(name)} appears twice; names must be unique.`);
+  names.add(name);
+  if (dtype !== 'float32') formatError(`tensor ${quote(name)} has dtype ${describe(dtype)}; this reader supports only 'float32'.`);
+  if (!Array.isArray(shape)) formatError(`tensor ${quote(name)} has shape ${describe(shape)}, expected an array of non-negative integers.`);
+  for (const d of shape) {
+    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
+      formatError(`tensor ${quote(name)} has dimension ${describe(d)}; dimensions must be non-negative integers.`);
     }
-    // The product is checked against the real payload as it grows, so a
-    // lying shape fails here before anything is allocated.
-    let size = shape.includes(0) ? 0 : 1;
-    for (let i = 0; i < shape.length && size > 0; i++) {
-      size *= shape[i] as number;
-      if (size > maxElements) {
-        formatError(`tensor ${quote(name)} has shape ${JSON.stringify(shape.slice(0, 16))} but the data section holds only ${maxElements} values.`);
-      }
-    }
-    if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0) {
-      formatError(`tensor ${quote(name)} has length ${describe(length)}, expected a non-negative integer.`);
-    }
-    if (length !== size) formatError(`tensor ${quote(name)} has length ${length} but its shape holds ${size} values.`);
-    if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0 || offset % 4 !== 0) {
-      formatError(`tensor ${quote(name)} has offset ${describe(offset)}, expected a non-negative multiple of 4.`);
-    }
-    if (offset + length * 4 > payloadBytes) {
-      formatError(`tensor ${quote(name)} spans bytes ${offset}..${offset + length * 4} but the data section has ${payloadBytes}; ${RESTORE}.`);
-    }
-    if (typeof crc !== 'number' || !Number.isInteger(crc) || crc < 0 || crc > 0xffffffff) {
-      formatError(`tensor ${quote(name)} has crc32 ${describe(crc)}, expected a uint32.`);
-    }
-    refs.push({ name, shape: shape as number[], offset, length, crc32: crc });
   }
-  // Non-overlapping: sorted by start, each tensor must end before the next starts.
-  // Empty tensors occupy no bytes and cannot overlap anything.
+  // The product is checked against the real payload as it grows, so a
+  // lying shape fails here before anything is allocated.
+  let size = shape.includes(0) ? 0 : 1;
+  for (let i = 0; i < shape.length && size > 0; i++) {
+    size *= shape[i] as number;
+    if (size > maxElements) {
+      formatError(`tensor ${quote(name)} has shape ${JSON.stringify(shape.slice(0, 16))} but the data section holds only ${maxElements} values.`);
+    }
+  }
+  if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0) {
+    formatError(`tensor ${quote(name)} has length ${describe(length)}, expected a non-negative integer.`);
+  }
+  if (length !== size) formatError(`tensor ${quote(name)} has length ${length} but its shape holds ${size} values.`);
+  if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0 || offset % 4 !== 0) {
+    formatError(`tensor ${quote(name)} has offset ${describe(offset)}, expected a non-negative multiple of 4.`);
+  }
+  if (offset + length * 4 > payloadBytes) {
+    formatError(`tensor ${quote(name)} spans bytes ${offset}..${offset + length * 4} but the data section has ${payloadBytes}; ${RESTORE}.`);
+  }
+  if (typeof crc !== 'number' || !Number.isInteger(crc) || crc < 0 || crc > 0xffffffff) {
+    formatError(`tensor ${quote(name)} has crc32 ${describe(crc)}, expected a uint32.`);
+  }
+  return { name, shape: shape as number[], offset, length, crc32: crc };
+}
+
+/** Non-overlapping: sorted by start, each tensor must end before the next starts. Empty tensors occupy no bytes and cannot overlap anything. */
+function checkNoOverlap(refs: TensorRef[]): void {
   const spans = refs.filter((r) => r.length > 0).sort((a, b) => a.offset - b.offset);
   for (let i = 1; i < spans.length; i++) {
     const prev = spans[i - 1];
@@ -414,5 +419,4 @@ function parseHeader(bytes: Uint8Array, headerLength: number): ParsedHeader {
       formatError(`tensors ${quote(prev.name)} and ${quote(spans[i].name)} overlap in the data section; ${RESTORE}.`);
     }
   }
-  return { kind, meta: header.meta, dataStart, refs };
 }

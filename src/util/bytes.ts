@@ -66,6 +66,55 @@ export function pushUintLE(out: number[], v: number, size: number): void {
 }
 
 /**
+ * A byte string of unknown final length, built front to back (the ZIP and
+ * pickle writers): small fields collect in a number list, large byte runs
+ * are kept as whole chunks (never spread into the list), and `bytes()` joins
+ * everything once.
+ */
+export class ByteBuilder {
+  private readonly chunks: Uint8Array[] = [];
+  private cur: number[] = [];
+  private flushed = 0;
+
+  /** Bytes written so far (the offset of the next one). */
+  get length(): number {
+    return this.flushed + this.cur.length;
+  }
+  /** Appends single bytes. */
+  push(...bytes: number[]): void {
+    for (const b of bytes) this.cur.push(b);
+    if (this.cur.length >= 1 << 16) this.flush();
+  }
+  /** Appends `v` (0 <= v < 2^53) as `size` little-endian bytes. */
+  uint(v: number, size: number): void {
+    pushUintLE(this.cur, v, size);
+  }
+  /** Appends a byte run as one chunk, not copied: leave it unchanged until `bytes()`. */
+  chunk(bytes: Uint8Array): void {
+    this.flush();
+    this.chunks.push(bytes);
+    this.flushed += bytes.length;
+  }
+  /** Everything written, in one fresh array. */
+  bytes(): Uint8Array {
+    this.flush();
+    const out = new Uint8Array(this.flushed);
+    let at = 0;
+    for (const c of this.chunks) {
+      out.set(c, at);
+      at += c.length;
+    }
+    return out;
+  }
+  private flush(): void {
+    if (this.cur.length === 0) return;
+    this.chunks.push(Uint8Array.from(this.cur));
+    this.flushed += this.cur.length;
+    this.cur = [];
+  }
+}
+
+/**
  * Bounds-checked little-endian reads at absolute offsets, for parsers of
  * hostile files: `need` fails with a typed error naming what lies outside
  * the input and where, so no RangeError can escape.
