@@ -86,6 +86,112 @@ function tensorType(dims: (number | string)[]): onnxProto.onnx.ITypeProto {
   };
 }
 
+/** The shared operator constants of the transformer blocks. */
+interface BlockConstants {
+  scale: string;
+  half: string;
+  one: string;
+  invSqrt2: string;
+  qkvShape: string;
+  mergedShape: string;
+  /** Index tensors [0], [1], [2]. */
+  pick: string[];
+}
+
+/** The ViT encoder as ONNX nodes over a Graph; `P` returns a parameter's data (our layout). */
+class EncoderGraph {
+  readonly gr = new Graph();
+  private readonly d: number;
+  /** Tokens: the patches plus CLS. */
+  private readonly t: number;
+
+  constructor(
+    private readonly cfg: ModelData['config'],
+    private readonly P: (name: string) => Float32Array,
+  ) {
+    this.d = cfg.embedDim;
+    const g = baseGrid(cfg);
+    this.t = g * g + 1;
+  }
+
+  ln(x: string, pre: string): string {
+    const { gr, P, d } = this;
+    return gr.op('LayerNormalization', [x, gr.float(`${pre}.weight`, [d], P(`${pre}.weight`)), gr.float(`${pre}.bias`, [d], P(`${pre}.bias`))], [
+      { name: 'axis', i: -1 },
+      { name: 'epsilon', f: LAYER_NORM_EPS },
+    ]);
+  }
+
+  linear(x: string, pre: string, n: number, m: number): string {
+    const { gr, P } = this;
+    return gr.op('Add', [gr.op('MatMul', [x, gr.float(`${pre}.weight`, [n, m], P(`${pre}.weight`))]), gr.float(`${pre}.bias`, [m], P(`${pre}.bias`))]);
+  }
+
+  /** pixel_values -> [N, T, D]: the stride-p convolution, CLS prepended, position embeddings added. */
+  embedPatches(): string {
+    const { gr, P, cfg, d, t } = this;
+    const g = baseGrid(cfg);
+    // Patch embedding as the official stride-p convolution: weight [D, C, p, p].
+    const pe = toTorchLayout('patch_embed.proj.weight', [cfg.patchSize * cfg.patchSize * cfg.inChannels, d], P('patch_embed.proj.weight'), cfg.patchSize);
+    const conv = gr.op('Conv', ['pixel_values', gr.float('patch_embed.proj.weight', pe.shape, pe.data), gr.float('patch_embed.proj.bias', [d], P('patch_embed.proj.bias'))], [
+      { name: 'kernel_shape', ints: [cfg.patchSize, cfg.patchSize] },
+      { name: 'strides', ints: [cfg.patchSize, cfg.patchSize] },
+    ]); // [N, D, g, g]
+    const tokens = gr.op('Transpose', [gr.op('Reshape', [conv, gr.int64([0, d, g * g])])], [{ name: 'perm', ints: [0, 2, 1] }]); // [N, g*g, D]
+    // CLS token broadcast to the batch: Expand to [N, 1, D].
+    const batch = gr.op('Slice', [gr.op('Shape', ['pixel_values']), gr.int64([0]), gr.int64([1])]); // [1] = N
+    const clsShape = gr.op('Concat', [batch, gr.int64([1, d])], [{ name: 'axis', i: 0 }]);
+    const cls = gr.op('Expand', [gr.float('cls_token', [1, 1, d], P('cls_token')), clsShape]);
+    return gr.op('Add', [gr.op('Concat', [cls, tokens], [{ name: 'axis', i: 1 }]), gr.float('pos_embed', [1, t, d], P('pos_embed'))]); // [N, T, D]
+  }
+
+  blockConstants(): BlockConstants {
+    const { gr, cfg, d, t } = this;
+    const h = cfg.numHeads;
+    return {
+      scale: gr.scalar(1 / Math.sqrt(d / h)),
+      half: gr.scalar(0.5),
+      one: gr.scalar(1),
+      invSqrt2: gr.scalar(Math.SQRT1_2),
+      qkvShape: gr.int64([0, t, 3, h, d / h]),
+      mergedShape: gr.int64([0, t, d]),
+      pick: [0, 1, 2].map((i) => gr.int64([i])),
+    };
+  }
+
+  /** Transformer block `i`: x + attention(norm1(x)), then + MLP(norm2(.)). */
+  block(x: string, i: number, k: BlockConstants): string {
+    const { gr, cfg, d } = this;
+    const pre = `blocks.${i}`;
+    const qkv = gr.op('Reshape', [this.linear(this.ln(x, `${pre}.norm1`), `${pre}.attn.qkv`, d, 3 * d), k.qkvShape]); // [N, T, 3, h, hd]
+    const heads = gr.op('Transpose', [qkv], [{ name: 'perm', ints: [2, 0, 3, 1, 4] }]); // [3, N, h, T, hd]
+    // Gather with a 1-element index keeps the axis; Squeeze drops it: [N, h, T, hd].
+    const [q, kk, v] = k.pick.map((ix) => gr.op('Squeeze', [gr.op('Gather', [heads, ix], [{ name: 'axis', i: 0 }]), gr.int64([0])]));
+    const kt = gr.op('Transpose', [kk], [{ name: 'perm', ints: [0, 1, 3, 2] }]); // [N, h, hd, T]
+    const attn = gr.op('Softmax', [gr.op('Mul', [gr.op('MatMul', [q, kt]), k.scale])], [{ name: 'axis', i: -1 }]); // [N, h, T, T]
+    const ctx = gr.op('Transpose', [gr.op('MatMul', [attn, v])], [{ name: 'perm', ints: [0, 2, 1, 3] }]); // [N, T, h, hd]
+    x = gr.op('Add', [x, this.linear(gr.op('Reshape', [ctx, k.mergedShape]), `${pre}.attn.proj`, d, d)]);
+    const hid = this.linear(this.ln(x, `${pre}.norm2`), `${pre}.mlp.fc1`, d, cfg.mlpRatio * d);
+    // Exact GELU as layers.ts writes it: (x * 0.5) * (erf(x / sqrt 2) + 1).
+    const act = gr.op('Mul', [gr.op('Mul', [hid, k.half]), gr.op('Add', [gr.op('Erf', [gr.op('Mul', [hid, k.invSqrt2])]), k.one])]);
+    return gr.op('Add', [x, this.linear(act, `${pre}.mlp.fc2`, cfg.mlpRatio * d, d)]);
+  }
+
+  /** The graph's outputs (module comment): the CLS feature, or ViTMSNModel's pair. */
+  outputs(x: string, first: string, feature: 'pre' | 'post', outputs: 'features' | 'hugging-face'): onnxProto.onnx.IValueInfoProto[] {
+    const { gr, d, t } = this;
+    let out = gr.op('Squeeze', [gr.op('Gather', [x, first], [{ name: 'axis', i: 1 }]), gr.int64([1])]); // [N, D]
+    if (outputs === 'hugging-face') {
+      gr.nodes.push({ opType: 'Identity', input: [this.ln(x, 'norm')], output: ['last_hidden_state'], name: 'last_hidden_state' }); // [N, T, D]
+      gr.nodes.push({ opType: 'Identity', input: [out], output: ['pooler_output'], name: 'pooler_output' });
+      return [{ name: 'last_hidden_state', type: tensorType(['batch', t, d]) }, { name: 'pooler_output', type: tensorType(['batch', d]) }];
+    }
+    if (feature === 'post') out = this.ln(out, 'norm');
+    gr.nodes.push({ opType: 'Identity', input: [out], output: ['features'], name: 'features' });
+    return [{ name: 'features', type: tensorType(['batch', d]) }];
+  }
+}
+
 /** Serialises the encoder of `model` as an ONNX model (bytes of a .onnx file). */
 export function exportOnnx(model: Pick<ModelData, 'config' | 'params' | 'meta'>, opts: OnnxExportOptions = {}): Uint8Array {
   const cfg = validateConfig(model.config);
@@ -102,67 +208,15 @@ export function exportOnnx(model: Pick<ModelData, 'config' | 'params' | 'meta'>,
       throw new MsnFormatError(`Cannot export: parameter '${s.name}' is missing or not a Float32Array of ${n} values ([${s.shape}]).`);
     }
   }
-  const P = (name: string) => model.params[name].data;
-  const d = cfg.embedDim;
-  const h = cfg.numHeads;
-  const hd = d / h;
   const g = baseGrid(cfg);
-  const t = g * g + 1;
   const side = g * cfg.patchSize;
-  const gr = new Graph();
-  const ln = (x: string, pre: string) =>
-    gr.op('LayerNormalization', [x, gr.float(`${pre}.weight`, [d], P(`${pre}.weight`)), gr.float(`${pre}.bias`, [d], P(`${pre}.bias`))], [
-      { name: 'axis', i: -1 },
-      { name: 'epsilon', f: LAYER_NORM_EPS },
-    ]);
-  const linear = (x: string, pre: string, n: number, m: number) =>
-    gr.op('Add', [gr.op('MatMul', [x, gr.float(`${pre}.weight`, [n, m], P(`${pre}.weight`))]), gr.float(`${pre}.bias`, [m], P(`${pre}.bias`))]);
-
-  // Patch embedding as the official stride-p convolution: weight [D, C, p, p].
-  const pe = toTorchLayout('patch_embed.proj.weight', [cfg.patchSize * cfg.patchSize * cfg.inChannels, d], P('patch_embed.proj.weight'), cfg.patchSize);
-  const conv = gr.op('Conv', ['pixel_values', gr.float('patch_embed.proj.weight', pe.shape, pe.data), gr.float('patch_embed.proj.bias', [d], P('patch_embed.proj.bias'))], [
-    { name: 'kernel_shape', ints: [cfg.patchSize, cfg.patchSize] },
-    { name: 'strides', ints: [cfg.patchSize, cfg.patchSize] },
-  ]); // [N, D, g, g]
-  const tokens = gr.op('Transpose', [gr.op('Reshape', [conv, gr.int64([0, d, g * g])])], [{ name: 'perm', ints: [0, 2, 1] }]); // [N, g*g, D]
-  // CLS token broadcast to the batch: Expand to [N, 1, D].
-  const batch = gr.op('Slice', [gr.op('Shape', ['pixel_values']), gr.int64([0]), gr.int64([1])]); // [1] = N
-  const clsShape = gr.op('Concat', [batch, gr.int64([1, d])], [{ name: 'axis', i: 0 }]);
-  const cls = gr.op('Expand', [gr.float('cls_token', [1, 1, d], P('cls_token')), clsShape]);
-  let x = gr.op('Add', [gr.op('Concat', [cls, tokens], [{ name: 'axis', i: 1 }]), gr.float('pos_embed', [1, t, d], P('pos_embed'))]); // [N, T, D]
-
-  const scale = gr.scalar(1 / Math.sqrt(hd));
-  const half = gr.scalar(0.5);
-  const one = gr.scalar(1);
-  const invSqrt2 = gr.scalar(Math.SQRT1_2);
-  const qkvShape = gr.int64([0, t, 3, h, hd]);
-  const mergedShape = gr.int64([0, t, d]);
-  const pick = [0, 1, 2].map((i) => gr.int64([i]));
-  for (let i = 0; i < cfg.depth; i++) {
-    const pre = `blocks.${i}`;
-    const qkv = gr.op('Reshape', [linear(ln(x, `${pre}.norm1`), `${pre}.attn.qkv`, d, 3 * d), qkvShape]); // [N, T, 3, h, hd]
-    const heads = gr.op('Transpose', [qkv], [{ name: 'perm', ints: [2, 0, 3, 1, 4] }]); // [3, N, h, T, hd]
-    // Gather with a 1-element index keeps the axis; Squeeze drops it: [N, h, T, hd].
-    const [q, k, v] = pick.map((ix) => gr.op('Squeeze', [gr.op('Gather', [heads, ix], [{ name: 'axis', i: 0 }]), gr.int64([0])]));
-    const kt = gr.op('Transpose', [k], [{ name: 'perm', ints: [0, 1, 3, 2] }]); // [N, h, hd, T]
-    const attn = gr.op('Softmax', [gr.op('Mul', [gr.op('MatMul', [q, kt]), scale])], [{ name: 'axis', i: -1 }]); // [N, h, T, T]
-    const ctx = gr.op('Transpose', [gr.op('MatMul', [attn, v])], [{ name: 'perm', ints: [0, 2, 1, 3] }]); // [N, T, h, hd]
-    x = gr.op('Add', [x, linear(gr.op('Reshape', [ctx, mergedShape]), `${pre}.attn.proj`, d, d)]);
-    const hid = linear(ln(x, `${pre}.norm2`), `${pre}.mlp.fc1`, d, cfg.mlpRatio * d);
-    // Exact GELU as layers.ts writes it: (x * 0.5) * (erf(x / sqrt 2) + 1).
-    const act = gr.op('Mul', [gr.op('Mul', [hid, half]), gr.op('Add', [gr.op('Erf', [gr.op('Mul', [hid, invSqrt2])]), one])]);
-    x = gr.op('Add', [x, linear(act, `${pre}.mlp.fc2`, cfg.mlpRatio * d, d)]);
-  }
-  let out = gr.op('Squeeze', [gr.op('Gather', [x, pick[0]], [{ name: 'axis', i: 1 }]), gr.int64([1])]); // [N, D]
-  const graphOutputs = [{ name: 'features', type: tensorType(['batch', d]) }];
-  if (outputs === 'hugging-face') {
-    gr.nodes.push({ opType: 'Identity', input: [ln(x, 'norm')], output: ['last_hidden_state'], name: 'last_hidden_state' }); // [N, T, D]
-    gr.nodes.push({ opType: 'Identity', input: [out], output: ['pooler_output'], name: 'pooler_output' });
-    graphOutputs.splice(0, 1, { name: 'last_hidden_state', type: tensorType(['batch', t, d]) }, { name: 'pooler_output', type: tensorType(['batch', d]) });
-  } else {
-    if (feature === 'post') out = ln(out, 'norm');
-    gr.nodes.push({ opType: 'Identity', input: [out], output: ['features'], name: 'features' });
-  }
+  const e = new EncoderGraph(cfg, (name) => model.params[name].data);
+  // The nodes and initializers are numbered in creation order: embedding, block constants, blocks, outputs.
+  let x = e.embedPatches();
+  const k = e.blockConstants();
+  for (let i = 0; i < cfg.depth; i++) x = e.block(x, i, k);
+  const graphOutputs = e.outputs(x, k.pick[0], feature, outputs);
+  const gr = e.gr;
 
   const pre = (model.meta as { preprocess?: unknown })?.preprocess;
   const proto = onnx.ModelProto.create({
