@@ -140,18 +140,7 @@ export function importMsnState(root: TorchDict, options: ImportMsnOptions = {}):
   if (which !== 'target_encoder' && which !== 'encoder') {
     throw new MsnConfigError(`importMsnCheckpoint: 'which' must be 'target_encoder' or 'encoder', got '${String(which)}'.`);
   }
-  if (!isDict(root)) fail('the file does not hold a dict.');
-  const present = Object.keys(root);
-  if (!isDict(root.target_encoder)) {
-    fail(
-      `no 'target_encoder' state dict (top-level keys: ${present.join(', ') || 'none'}). ` +
-        `Expected a checkpoint written by facebookresearch/msn (training checkpoint or released weights).`,
-    );
-  }
-  if (root.encoder !== undefined && !isDict(root.encoder)) fail(`'encoder' is not a state dict.`);
-  if (which === 'encoder' && root.encoder === undefined) {
-    fail(`which: 'encoder' was asked for, but the file holds only ${present.join(', ')} (released checkpoints have the target encoder only).`);
-  }
+  checkRoot(root, which);
 
   let hadModulePrefix = false;
   const strip = (sd: TorchDict): TorchDict => {
@@ -162,15 +151,7 @@ export function importMsnState(root: TorchDict, options: ImportMsnOptions = {}):
   const encoderSd = isDict(root.encoder) ? strip(root.encoder) : undefined;
   const mainSd = which === 'encoder' ? encoderSd! : targetSd;
 
-  // Prototypes.
-  let prototypes: Float32Array | undefined;
-  let protoShape: number[] | undefined;
-  if (root.prototypes !== undefined && root.prototypes !== null) {
-    if (!isTorchTensor(root.prototypes)) fail(`'prototypes' is not a tensor.`);
-    protoShape = root.prototypes.shape;
-    if (protoShape.length !== 2) fail(`'prototypes' has shape ${shapeStr(protoShape)}, expected [K, outputDim].`);
-    prototypes = floatData(root.prototypes, 'prototypes');
-  }
+  const { prototypes, protoShape } = readPrototypes(root);
 
   const { config, numHeadsSource } = inferConfig(mainSd, which, protoShape, options.numHeads);
   if (protoShape && protoShape[1] !== config.outputDim) {
@@ -194,15 +175,7 @@ export function importMsnState(root: TorchDict, options: ImportMsnOptions = {}):
     if (typeof root.epoch !== 'number' || !Number.isInteger(root.epoch)) fail(`'epoch' is not an integer.`);
     epoch = root.epoch;
   }
-
-  const scalars: ImportMsnMeta['scalars'] = {};
-  const ignoredTopLevel: string[] = [];
-  for (const [k, v] of Object.entries(root)) {
-    if (['encoder', 'target_encoder', 'prototypes', 'opt', 'epoch'].includes(k)) continue;
-    if (v === null || typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean') scalars[k] = v;
-    else if (typeof v === 'bigint') scalars[k] = v.toString();
-    else ignoredTopLevel.push(k);
-  }
+  const { scalars, ignoredTopLevel } = topLevelScalars(root);
 
   return {
     config,
@@ -222,6 +195,44 @@ export function importMsnState(root: TorchDict, options: ImportMsnOptions = {}):
       scalars,
     },
   };
+}
+
+/** The root must be a dict holding a target encoder, and the encoder when `which` asks for it. */
+function checkRoot(root: TorchDict, which: string): asserts root is TorchDict & { target_encoder: TorchDict } {
+  if (!isDict(root)) fail('the file does not hold a dict.');
+  const present = Object.keys(root);
+  if (!isDict(root.target_encoder)) {
+    fail(
+      `no 'target_encoder' state dict (top-level keys: ${present.join(', ') || 'none'}). ` +
+        `Expected a checkpoint written by facebookresearch/msn (training checkpoint or released weights).`,
+    );
+  }
+  if (root.encoder !== undefined && !isDict(root.encoder)) fail(`'encoder' is not a state dict.`);
+  if (which === 'encoder' && root.encoder === undefined) {
+    fail(`which: 'encoder' was asked for, but the file holds only ${present.join(', ')} (released checkpoints have the target encoder only).`);
+  }
+}
+
+/** The [K, outputDim] prototype matrix, when the file has one (released weights may not). */
+function readPrototypes(root: TorchDict): { prototypes?: Float32Array; protoShape?: number[] } {
+  if (root.prototypes === undefined || root.prototypes === null) return {};
+  if (!isTorchTensor(root.prototypes)) fail(`'prototypes' is not a tensor.`);
+  const protoShape = root.prototypes.shape;
+  if (protoShape.length !== 2) fail(`'prototypes' has shape ${shapeStr(protoShape)}, expected [K, outputDim].`);
+  return { prototypes: floatData(root.prototypes, 'prototypes'), protoShape };
+}
+
+/** Top-level entries beside the networks: scalars are kept for the metadata, anything else is listed as ignored. */
+function topLevelScalars(root: TorchDict): { scalars: ImportMsnMeta['scalars']; ignoredTopLevel: string[] } {
+  const scalars: ImportMsnMeta['scalars'] = {};
+  const ignoredTopLevel: string[] = [];
+  for (const [k, v] of Object.entries(root)) {
+    if (['encoder', 'target_encoder', 'prototypes', 'opt', 'epoch'].includes(k)) continue;
+    if (v === null || typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean') scalars[k] = v;
+    else if (typeof v === 'bigint') scalars[k] = v.toString();
+    else ignoredTopLevel.push(k);
+  }
+  return { scalars, ignoredTopLevel };
 }
 
 function tensorAt(sd: TorchDict, key: string, net: string, rank: number): TorchTensor {
