@@ -55,10 +55,12 @@ export const MODULES = {
     ],
   },
   io: {
-    mutate: ['src/io/**/*.ts'],
+    // util/bytes.ts and util/float16.ts hold the byte and float16 code the io formats were written with.
+    mutate: ['src/io/**/*.ts', 'src/util/bytes.ts', 'src/util/float16.ts'],
     // test/io/vit-s16.test.ts (one 11 s ViT-S/16 round trip) is left out for time.
     tests: [
       'test/io/atomic-file.test.ts',
+      'test/io/bytes.test.ts',
       'test/io/crc32.test.ts',
       'test/io/idb-store.test.ts',
       'test/io/model-format.test.ts',
