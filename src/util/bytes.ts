@@ -46,8 +46,8 @@ export function alignUp(n: number, to: number): number {
  * The unsigned little-endian integer of `size` bytes (1..8) at `pos`. Exact
  * below 2^53; a larger value comes back above Number.MAX_SAFE_INTEGER, so
  * callers refuse it with one comparison. The caller checks the bounds; a
- * byte past the end reads as 0 (as DataView-free bit arithmetic always did
- * here), never as NaN, which would slip through every later comparison.
+ * byte past the end reads as 0 (as the ZIP reader's bit arithmetic always
+ * did), never as NaN, which would slip through every later comparison.
  */
 export function readUintLE(bytes: Uint8Array, pos: number, size: number): number {
   let v = 0;
