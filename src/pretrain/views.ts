@@ -10,7 +10,8 @@ import { MsnConfigError } from '../errors.js';
 import { MODEL_LIMITS, VitConfig } from '../model/config.js';
 import { TrainBatch } from '../train/step.js';
 import { Rng } from '../util/rng.js';
-import { ColorSpec, CropSpec, colorAugment, normalize, randomResizedCrops } from './augment.js';
+import { normalizePixels } from '../image/preprocess.js';
+import { ColorSpec, CropSpec, colorAugment, randomResizedCrops } from './augment.js';
 
 export interface ViewConfig {
   randViews: number;
@@ -124,7 +125,7 @@ export function makeViews(images: tf.Tensor4D, cfg: VitConfig, v: ViewConfig, rn
   const s = cfg.imgSize;
   const prep = (x: tf.Tensor4D) => {
     const c = colorAugment(x, v.color, rng);
-    const out = normalize(c, v.mean, v.std);
+    const out = normalizePixels(c, v.mean, v.std);
     c.dispose();
     x.dispose();
     return out;
