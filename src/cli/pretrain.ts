@@ -15,6 +15,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { DEFAULT_PRETRAIN, DEFAULT_SEED, RECIPE_PLAN, prototypeSeed } from '../defaults.js';
 import { MsnConfigError } from '../errors.js';
 import { useBackend } from '../runtime/backend.js';
 import { Pretrainer } from '../pretrain/pretrainer.js';
@@ -86,7 +87,7 @@ export async function pretrainCommand(argv: string[]): Promise<void> {
       throw new MsnUsageError(`--config ${config} sets 'model'/'preset', but --from takes the model from ${from}; remove them from the file.`);
     }
     // The flags, over the config file, over the recipe (planned for the run's batch and length).
-    const batchSize = batchArg ?? configOpts.batchSize ?? 64;
+    const batchSize = batchArg ?? configOpts.batchSize ?? RECIPE_PLAN.batchSize;
     const perEpoch = Math.floor(dataset.count / batchSize);
     const asked = totalArg ?? (epochsArg !== undefined ? epochsArg * perEpoch : stepsArg) ?? configOpts.totalSteps;
     let fileOpts = configOpts;
@@ -94,13 +95,13 @@ export async function pretrainCommand(argv: string[]): Promise<void> {
       fileOpts = mergePretrainOptions(recipeOptions(recipe, dataset, { batchSize, totalSteps: asked }), configOpts);
       if (init) fileOpts = { ...fileOpts, model: undefined }; // --from's model replaces the recipe's
     }
-    const planned = asked ?? fileOpts.totalSteps ?? 1000;
-    opts = { ...fileOpts, preset: args.string('preset') ?? fileOpts.preset, batchSize, totalSteps: planned, seed: seedArg ?? fileOpts.seed ?? 0 };
+    const planned = asked ?? fileOpts.totalSteps ?? DEFAULT_PRETRAIN.totalSteps;
+    opts = { ...fileOpts, preset: args.string('preset') ?? fileOpts.preset, batchSize, totalSteps: planned, seed: seedArg ?? fileOpts.seed ?? DEFAULT_SEED };
     // From a model: its architecture, and views normalised with its mean/std (what its features expect).
     if (init) opts = { ...opts, preset: undefined, model: init.config, views: { ...fileOpts.views, ...preprocessOf(init) } };
   }
   // A model without prototypes (e.g. converted from a released encoder) gets fresh ones, as a new run would.
-  const initPrototypesOf = (m: ModelData) => m.prototypes ?? initPrototypes(m.config, opts.seed! + 1);
+  const initPrototypesOf = (m: ModelData) => m.prototypes ?? initPrototypes(m.config, prototypeSeed(opts.seed!));
   const batch = ckpt?.config.batchSize ?? opts.batchSize!;
   const workers = workersArg ?? defaultWorkers(batch);
   if (batch % workers !== 0 || batch / workers < 2) {

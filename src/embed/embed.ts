@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { MsnShapeError } from '../errors.js';
+import { normalizePixels } from '../image/preprocess.js';
 import { VisionTransformer } from '../model/vit.js';
 import { prototypeProbabilities } from '../model/prototypes.js';
 
@@ -23,11 +24,6 @@ export interface EmbedOptions {
   l2Normalize?: boolean;
   /** 'pre' = last-block CLS before the final norm (default, official); 'post' = after it. */
   feature?: 'pre' | 'post';
-}
-
-/** (x - mean) / std per channel: the model's input from images in [0, 1]. Call inside tf.tidy. */
-function normalizePixels(raw: tf.Tensor4D, mean: number[], std: number[]): tf.Tensor4D {
-  return tf.div(tf.sub(raw, tf.tensor1d(mean)), tf.tensor1d(std));
 }
 
 /**

@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { MsnConfigError } from '../errors.js';
 import { assignImages } from '../embed/assign.js';
 import { PROTOTYPE_TEMPERATURE } from '../model/prototypes.js';
+import { DEFAULT_SEED, prototypeSeed } from '../defaults.js';
 import { IdxDataset } from '../data/idx-node.js';
 import { embedImages } from '../embed/embed.js';
 import { VitConfig } from '../model/config.js';
@@ -78,7 +79,7 @@ export async function evaluateOnIdx(model: EvalModel, data: IdxDataset, opts: Ev
       });
       testF = Float32Array.from(test.images.subarray(0, testN * px), (v) => v / 255);
     } else {
-      const weights = method === 'msn' ? { params: model.params, buffers: model.buffers } : initWeights(model.config, 0);
+      const weights = method === 'msn' ? { params: model.params, buffers: model.buffers } : initWeights(model.config, DEFAULT_SEED);
       const vit = VisionTransformer.create(model.config, weights);
       try {
         const norm = { mean: model.mean, std: model.std };
@@ -89,7 +90,7 @@ export async function evaluateOnIdx(model: EvalModel, data: IdxDataset, opts: Ev
         }
         if (protoHead) {
           opts.onStatus?.(`prototype assignments: ${method}`);
-          const protos = method === 'msn' ? model.prototypes! : initPrototypes(model.config, 1);
+          const protos = method === 'msn' ? model.prototypes! : initPrototypes(model.config, prototypeSeed(DEFAULT_SEED)); // the random-init baseline, as a preset
           assigned = { train: await assignmentsOf(vit, trainSet, protos, norm, used), test: await assignmentsOf(vit, testSet, protos, norm) };
         }
       } finally {

@@ -38,6 +38,7 @@
  * The assignment temperature is stored with the head (params.temperature) so
  * the engine computes inputs at predict time as they were at fit time.
  */
+import { PROTOTYPE_TEMPERATURE } from '../defaults.js';
 import { MsnFormatError, MsnValueError } from '../errors.js';
 import {
   HeadBase,
@@ -59,8 +60,8 @@ import {
 import type { PreprocessSpec } from './preprocess.js';
 import type { HeadBundle } from './bundle.js';
 
-/** The official anchor temperature (model/prototypes.ts PROTOTYPE_TEMPERATURE; not imported: heads stay free of tfjs). */
-export const DEFAULT_PROTOTYPE_TEMPERATURE = 0.1;
+/** The official anchor temperature (defaults.ts PROTOTYPE_TEMPERATURE: a module free of tfjs, as heads must stay). */
+export const DEFAULT_PROTOTYPE_TEMPERATURE = PROTOTYPE_TEMPERATURE;
 
 /** Inputs are probabilities and are used as they are. */
 export const PROTOTYPE_PREPROCESS: Readonly<PreprocessSpec> = Object.freeze({ centering: false, normalize: false });

@@ -25,7 +25,6 @@ import { VitConfig, validateConfig } from '../model/config.js';
 import { NamedArrays, bufferSpecs, isDecayed, paramSpecs, toTorchLayout } from '../model/params.js';
 import type { ModelData } from '../io/model-format.js';
 import type { CheckpointData } from '../pretrain/pretrainer.js';
-import { scheduleConfig } from '../pretrain/config.js';
 import { makeSchedules } from '../train/schedules.js';
 import { TORCH_ADAMW, type AdamWState } from '../train/optimizer.js';
 import { torchShapeOf, type EncoderWeights, type ImportedMsnCheckpoint } from './import-msn.js';
@@ -125,7 +124,7 @@ export function torchExportFromPretrain(ckpt: CheckpointData, opts: PretrainExpo
   for (const k of Object.keys(v)) if (!m[k]) throw new MsnShapeError(`The checkpoint has adam_v/${k} but no adam_m/${k}.`);
   const epoch = opts.epoch ?? 0;
   if (!Number.isInteger(epoch) || epoch < 0) throw new MsnValueError(`epoch must be an integer >= 0, got ${String(opts.epoch)}.`);
-  const sched = makeSchedules(scheduleConfig(ckpt.config));
+  const sched = makeSchedules(ckpt.config);
   const protos = t[PROTOTYPES];
   if (!protos) throw new MsnShapeError('The checkpoint has no prototypes tensor.');
   return {

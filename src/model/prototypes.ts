@@ -5,9 +5,10 @@
  * Q: prototypes [K, outputDim]). Inference code: the loss imports it from here.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { PROTOTYPE_TEMPERATURE } from '../defaults.js';
 
-/** The official temperature of the anchor predictions. */
-export const PROTOTYPE_TEMPERATURE = 0.1;
+/** The official temperature of the anchor predictions (defaults.ts: the loss's tau). */
+export { PROTOTYPE_TEMPERATURE };
 
 /**
  * x / max(||x||_2, 1e-12) along the last axis, as F.normalize. Written as

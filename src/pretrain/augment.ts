@@ -227,8 +227,3 @@ export function gaussianBlur(x: tf.Tensor4D, sigma: Float32Array): tf.Tensor4D {
     return tf.transpose(alongX, [0, 2, 1, 3]) as tf.Tensor4D;
   });
 }
-
-/** (x - mean) / std per channel. */
-export function normalize(x: tf.Tensor4D, mean: number[], std: number[]): tf.Tensor4D {
-  return tf.tidy(() => tf.div(tf.sub(x, tf.tensor1d(mean)), tf.tensor1d(std)) as tf.Tensor4D);
-}

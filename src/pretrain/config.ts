@@ -2,28 +2,24 @@
  * Pretraining configuration: one typed object, validated once, stored in
  * every checkpoint so a resumed run cannot drift from the original.
  */
+import { DEFAULT_PRETRAIN, OFFICIAL_LOSS, OFFICIAL_SCHEDULE, OFFICIAL_WARMUP_FRACTION, SEGMENT_WARMUP_FRACTION } from '../defaults.js';
 import { MsnConfigError } from '../errors.js';
 import { VitConfig, getPreset, validateConfig } from '../model/config.js';
 import { MsnLossOptions } from '../train/loss.js';
 import { ScheduleConfig } from '../train/schedules.js';
 import { ViewConfig, defaultViews, validateViews } from './views.js';
 
-export interface PretrainConfig {
+/**
+ * A run: its model, views and batch, and its plan (the ScheduleConfig it
+ * extends: totalSteps, the scheduleStart of a continued segment (see
+ * Pretrainer.planSteps; absent in older checkpoints), warmupSteps, and the
+ * lr, weightDecay, ema and sharpen ramps), handed to makeSchedules as is.
+ * The schedules span SCHEDULE_HORIZON_SCALE times totalSteps.
+ */
+export interface PretrainConfig extends ScheduleConfig {
   model: VitConfig;
   views: ViewConfig;
   batchSize: number;
-  /** Planned run length: the schedules span SCHEDULE_HORIZON_SCALE times this. */
-  totalSteps: number;
-  /**
-   * The step the current plan starts after: 0 for a fresh run, later for a
-   * continued segment (see Pretrainer.planSteps). Absent in older checkpoints.
-   */
-  scheduleStart?: number;
-  warmupSteps: number;
-  lr: { start: number; ref: number; final: number };
-  weightDecay: { start: number; final: number };
-  ema: { start: number; end: number };
-  sharpen: { start: number; end: number };
   loss: Omit<MsnLossOptions, 'sharpenT'>;
   clipGrad: number;
   seed: number;
@@ -46,7 +42,7 @@ export type PretrainOptions = Partial<Omit<PretrainConfig, 'model' | 'views'>> &
 
 /** Official hyperparameters (ViT-S/16 config) with the run length the caller plans. */
 export function pretrainConfig(opts: PretrainOptions = {}): PretrainConfig {
-  const model = validateConfig(opts.model ?? getPreset(opts.preset ?? 'micro-p4-28'));
+  const model = validateConfig(opts.model ?? getPreset(opts.preset ?? DEFAULT_PRETRAIN.preset));
   const baseViews = defaultViews(model);
   const views: ViewConfig = {
     ...baseViews, ...opts.views,
@@ -54,20 +50,21 @@ export function pretrainConfig(opts: PretrainOptions = {}): PretrainConfig {
     focalCrop: { ...baseViews.focalCrop, ...opts.views?.focalCrop },
     color: { ...baseViews.color, ...opts.views?.color },
   };
-  const totalSteps = opts.totalSteps ?? 1000;
+  const totalSteps = opts.totalSteps ?? DEFAULT_PRETRAIN.totalSteps;
+  const { sharpenT: _, ...loss } = OFFICIAL_LOSS; // the run's sharpening is a schedule (sharpen), not a loss setting
   const cfg: PretrainConfig = {
     model, views,
-    batchSize: opts.batchSize ?? 32,
+    batchSize: opts.batchSize ?? DEFAULT_PRETRAIN.batchSize,
     totalSteps,
-    warmupSteps: opts.warmupSteps ?? Math.round(totalSteps * (15 / 800)), // official: 15 of 800 epochs
-    lr: { start: 2e-4, ref: 1e-3, final: 1e-6, ...opts.lr },
-    weightDecay: { start: 0.04, final: 0.4, ...opts.weightDecay },
-    ema: { start: 0.996, end: 1.0, ...opts.ema },
-    sharpen: { start: 0.25, end: 0.25, ...opts.sharpen },
-    loss: { tau: 0.1, sinkhornIters: 3, memaxWeight: 1, entWeight: 0, ...opts.loss },
-    clipGrad: opts.clipGrad ?? 3,
-    seed: opts.seed ?? 0,
-    maxBadSteps: opts.maxBadSteps ?? 5,
+    warmupSteps: opts.warmupSteps ?? Math.round(totalSteps * OFFICIAL_WARMUP_FRACTION),
+    lr: { ...OFFICIAL_SCHEDULE.lr, ...opts.lr },
+    weightDecay: { ...OFFICIAL_SCHEDULE.weightDecay, ...opts.weightDecay },
+    ema: { ...OFFICIAL_SCHEDULE.ema, ...opts.ema },
+    sharpen: { ...OFFICIAL_SCHEDULE.sharpen, ...opts.sharpen },
+    loss: { ...loss, ...opts.loss },
+    clipGrad: opts.clipGrad ?? DEFAULT_PRETRAIN.clipGrad,
+    seed: opts.seed ?? DEFAULT_PRETRAIN.seed,
+    maxBadSteps: opts.maxBadSteps ?? DEFAULT_PRETRAIN.maxBadSteps,
   };
   validatePretrainConfig(cfg);
   return cfg;
@@ -90,8 +87,7 @@ export function validatePretrainConfig(c: PretrainConfig): void {
   if (!Number.isInteger(c.seed)) bad(`seed must be an integer, got ${c.seed}.`);
 }
 
-/** Warm-up of a continued segment: short, since the weights and AdamW moments are already trained. */
-export const SEGMENT_WARMUP_FRACTION = 0.1;
+export { SEGMENT_WARMUP_FRACTION };
 
 /**
  * The config of a continued segment of `steps` steps that starts at `step`:
@@ -102,14 +98,4 @@ export function segmentConfig(c: PretrainConfig, step: number, steps: number): P
   const next = { ...c, scheduleStart: step, totalSteps: steps, warmupSteps: Math.ceil(steps * SEGMENT_WARMUP_FRACTION) };
   validatePretrainConfig(next);
   return next;
-}
-
-export function scheduleConfig(c: PretrainConfig): ScheduleConfig {
-  return {
-    totalSteps: c.totalSteps, warmupSteps: c.warmupSteps, startStep: c.scheduleStart ?? 0,
-    startLr: c.lr.start, refLr: c.lr.ref, finalLr: c.lr.final,
-    startWeightDecay: c.weightDecay.start, finalWeightDecay: c.weightDecay.final,
-    emaStart: c.ema.start, emaEnd: c.ema.end,
-    startSharpen: c.sharpen.start, finalSharpen: c.sharpen.end,
-  };
 }

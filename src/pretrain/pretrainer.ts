@@ -15,7 +15,7 @@ import { createTrainState, disposeTrainState } from '../train/state.js';
 import { MsnTrainState, StepMetrics, TrainHyper, trainStepAsync } from '../train/step.js';
 import { NamedArrays, NamedTensors, readArrays, readArraysSync } from '../util/readback.js';
 import { Rng } from '../util/rng.js';
-import { PretrainConfig, PretrainOptions, pretrainConfig, scheduleConfig, segmentConfig, validatePretrainConfig } from './config.js';
+import { PretrainConfig, PretrainOptions, pretrainConfig, segmentConfig, validatePretrainConfig } from './config.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { ImageDataset, ImageLike, datasetFromImages, datasetFromTensor } from './source.js';
 import { disposeBatch, makeViews } from './views.js';
@@ -99,7 +99,7 @@ export class Pretrainer {
   private constructor(config: PretrainConfig, state: MsnTrainState) {
     this.cfg = config;
     this.state = state;
-    this.schedules = makeSchedules(scheduleConfig(config));
+    this.schedules = makeSchedules(config);
     this.hyper = { loss: config.loss, clipGrad: config.clipGrad };
   }
 
@@ -192,7 +192,7 @@ export class Pretrainer {
     if (!Number.isInteger(steps) || steps < 1) throw new MsnValueError(`steps must be a positive integer, got ${steps}.`);
     if (this.state.step + steps <= this.planEnd) return false;
     this.cfg = segmentConfig(this.cfg, this.state.step, steps);
-    this.schedules = makeSchedules(scheduleConfig(this.cfg));
+    this.schedules = makeSchedules(this.cfg);
     return true;
   }
 

@@ -5,6 +5,7 @@
  * and a default run length in epochs. What each knob does and what to
  * expect on other data is in docs/pretraining.md ("Recipes").
  */
+import { MNIST_MICRO_RECIPE, OFFICIAL_VIEWS, RECIPE_PLAN, thaw } from '../defaults.js';
 import { MsnConfigError } from '../errors.js';
 import type { VitConfig } from '../model/config.js';
 import type { PretrainOptions } from './config.js';
@@ -32,8 +33,9 @@ export interface Recipe {
 }
 
 /**
- * The shipped model's recipe (models/msn-mnist-micro, whose recipe.json is
- * this object; a test keeps them equal). A 28 px ViT with 7 px patches: 16
+ * The shipped model's recipe (defaults.ts MNIST_MICRO_RECIPE, as a copy the
+ * caller owns; models/msn-mnist-micro/recipe.json is this object, a test
+ * keeps them equal). A 28 px ViT with 7 px patches: 16
  * tokens + CLS, so a step is cheap; 4 focal views of 14 px; no flips and no
  * hue or saturation jitter (digits are not mirror-symmetric and are grey);
  * lr 2e-3 (2x the official reference: a small model at batch 64 tolerates
@@ -41,28 +43,7 @@ export interface Recipe {
  * epochs; this plan is ~8).
  */
 export function mnistMicro(): PretrainOptions {
-  return {
-    model: {
-      imgSize: 28, patchSize: 7, inChannels: 3, embedDim: 96, depth: 4, numHeads: 4, mlpRatio: 4,
-      hiddenDim: 256, outputDim: 64, numPrototypes: 64,
-    },
-    views: {
-      randViews: 1, focalViews: 4, focalSize: 14, maskRatio: 0.3,
-      globalCrop: { scale: [0.5, 1.0], flipProb: 0 },
-      focalCrop: { scale: [0.1, 0.4], flipProb: 0 },
-      color: { jitterProb: 0.8, brightness: 0.4, contrast: 0.4, saturation: 0, hue: 0, grayscaleProb: 0.2, blurProb: 0 },
-    },
-    batchSize: 64,
-    totalSteps: 6000,
-    warmupSteps: 150,
-    lr: { start: 0.0002, ref: 0.002, final: 0.000001 },
-    weightDecay: { start: 0.04, final: 0.4 },
-    ema: { start: 0.99, end: 1.0 },
-    sharpen: { start: 0.25, end: 0.25 },
-    loss: { tau: 0.1, sinkhornIters: 3, memaxWeight: 1, entWeight: 0 },
-    clipGrad: 3,
-    seed: 0,
-  };
+  return thaw<PretrainOptions>(MNIST_MICRO_RECIPE);
 }
 
 /** The model side a small-image recipe trains at: 4x4 patches of the shorter side, 16 to 64 px. */
@@ -78,15 +59,12 @@ export function smallImageSide(data: RecipeData): { imgSize: number; patchSize: 
  * 2.5 % of the plan, as the shipped run had it (150 of 6,000).
  */
 function schedule(data: RecipeData, plan: RecipePlan, epochs: number) {
-  const batchSize = plan.batchSize ?? 64;
-  const totalSteps = plan.totalSteps ?? Math.max(300, Math.round((epochs * data.count) / batchSize));
-  return { batchSize, totalSteps, warmupSteps: Math.max(1, Math.round(totalSteps * 0.025)) };
+  const batchSize = plan.batchSize ?? RECIPE_PLAN.batchSize;
+  const totalSteps = plan.totalSteps ?? Math.max(RECIPE_PLAN.minSteps, Math.round((epochs * data.count) / batchSize));
+  return { batchSize, totalSteps, warmupSteps: Math.max(1, Math.round(totalSteps * RECIPE_PLAN.warmupFraction)) };
 }
 
-/** The shipped plan: 6,000 steps of 64 over MNIST's 60,000 training images. */
-const MICRO_EPOCHS = 6.4;
-/** The official ViT-S/16 run (SPEC: 300 epochs for ViT-S/16). */
-const OFFICIAL_EPOCHS = 300;
+const { microEpochs: MICRO_EPOCHS, officialEpochs: OFFICIAL_EPOCHS } = RECIPE_PLAN;
 
 export const RECIPES: Readonly<Record<string, Recipe>> = Object.freeze({
   'mnist-micro': {
@@ -109,10 +87,11 @@ export const RECIPES: Readonly<Record<string, Recipe>> = Object.freeze({
         views: {
           ...base.views,
           focalSize: imgSize / 2, // two patches: the 14-of-28 px proportion of the shipped recipe
-          globalCrop: { scale: [0.3, 1.0], flipProb: 0.5 }, // official crop and flip
-          focalCrop: { scale: [0.1, 0.4], flipProb: 0.5 },
+          // The official crop and flip (the focal crop keeps the recipe's wider scale).
+          globalCrop: { scale: [...OFFICIAL_VIEWS.globalCrop.scale], flipProb: OFFICIAL_VIEWS.globalCrop.flipProb },
+          focalCrop: { ...base.views!.focalCrop, flipProb: OFFICIAL_VIEWS.focalCrop.flipProb },
           // Hue and saturation only mean something in colour; the official values.
-          color: { ...base.views!.color!, saturation: colour ? 0.4 : 0, hue: colour ? 0.1 : 0 },
+          color: { ...base.views!.color!, saturation: colour ? OFFICIAL_VIEWS.color.saturation : 0, hue: colour ? OFFICIAL_VIEWS.color.hue : 0 },
         },
       };
     },

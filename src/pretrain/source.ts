@@ -2,11 +2,13 @@
  * Unlabeled image sources for pretraining: in-memory datasets with random
  * access (so the data order is a pure function of the seed and the step,
  * which makes resume exact). Pixels are stored as uint8 or float32 and turned
- * into float32 NHWC batches in [0, 1]; grayscale is expanded to 3 channels
- * when the model expects RGB.
+ * into float32 NHWC batches in [0, 1] by image/preprocess.ts, the conversion
+ * inference uses too; grayscale is expanded to 3 channels when the model
+ * expects RGB.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { MsnShapeError, MsnValueError } from '../errors.js';
+import { pixelsToTensor } from '../image/preprocess.js';
 
 /** ImageData-like: RGBA (4 values per pixel) or gray (1 per pixel), values 0-255. */
 export interface ImageLike {
@@ -39,25 +41,8 @@ class PixelDataset implements ImageDataset {
     if (c !== outChannels && c !== 1) {
       throw new MsnShapeError(`The images have ${c} channels but the model expects ${outChannels}.`);
     }
-    const px = this.height * this.width;
-    const out = new Float32Array(indices.length * px * outChannels);
-    const scale = this.pixels instanceof Uint8Array ? 1 / 255 : 1;
-    for (let k = 0; k < indices.length; k++) {
-      const i = indices[k];
-      if (!(i >= 0 && i < this.count)) throw new MsnValueError(`Image index ${i} is out of range 0..${this.count - 1}.`);
-      const src = i * px * c;
-      const dst = k * px * outChannels;
-      if (c === outChannels) {
-        for (let j = 0; j < px * c; j++) out[dst + j] = this.pixels[src + j] * scale;
-      } else {
-        // gray -> outChannels copies, expanded here (tf.tile is slow on wasm)
-        for (let j = 0; j < px; j++) {
-          const v = this.pixels[src + j] * scale;
-          for (let ch = 0; ch < outChannels; ch++) out[dst + j * outChannels + ch] = v;
-        }
-      }
-    }
-    return tf.tensor4d(out, [indices.length, this.height, this.width, outChannels]);
+    const range = this.pixels instanceof Uint8Array ? 255 : 1;
+    return pixelsToTensor({ pixels: this.pixels, count: this.count, height: this.height, width: this.width, channels: c, range }, indices, outChannels);
   }
 }
 

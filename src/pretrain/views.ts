@@ -5,11 +5,13 @@
  * crops (focal masking = the small crop itself), all view-major.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { OFFICIAL_VIEWS, OFFICIAL_VIEWS_MIN_SIZE, SMALL_VIEWS, thaw } from '../defaults.js';
 import { MsnConfigError } from '../errors.js';
 import { MODEL_LIMITS, VitConfig } from '../model/config.js';
 import { TrainBatch } from '../train/step.js';
 import { Rng } from '../util/rng.js';
-import { ColorSpec, CropSpec, colorAugment, normalize, randomResizedCrops } from './augment.js';
+import { normalizePixels } from '../image/preprocess.js';
+import { ColorSpec, CropSpec, colorAugment, randomResizedCrops } from './augment.js';
 
 export interface ViewConfig {
   randViews: number;
@@ -24,21 +26,11 @@ export interface ViewConfig {
   std: number[];
 }
 
-export const IMAGENET_MEAN = [0.485, 0.456, 0.406];
-export const IMAGENET_STD = [0.229, 0.224, 0.225];
+export { IMAGENET_MEAN, IMAGENET_STD } from '../defaults.js';
 
-/** The official views for 224 px (ViT-S/16 config). */
+/** The official views for 224 px (ViT-S/16 config; defaults.ts OFFICIAL_VIEWS), as a copy the caller owns. */
 export function officialViews(): ViewConfig {
-  const color: ColorSpec = {
-    jitterProb: 0.8, brightness: 0.4, contrast: 0.4, saturation: 0.4, hue: 0.1,
-    grayscaleProb: 0.2, blurProb: 0.5, blurSigma: [0.1, 2.0],
-  };
-  return {
-    randViews: 1, focalViews: 10, focalSize: 96, maskRatio: 0.15,
-    globalCrop: { scale: [0.3, 1.0], ratio: [3 / 4, 4 / 3], flipProb: 0.5 },
-    focalCrop: { scale: [0.05, 0.3], ratio: [3 / 4, 4 / 3], flipProb: 0.5 },
-    color, mean: IMAGENET_MEAN, std: IMAGENET_STD,
-  };
+  return thaw<ViewConfig>(OFFICIAL_VIEWS);
 }
 
 /**
@@ -56,15 +48,16 @@ export function smallViews(cfg: VitConfig): ViewConfig {
   const p = cfg.patchSize;
   const focalSize = Math.max(p, Math.round((cfg.imgSize * 96) / 224 / p) * p);
   const v = officialViews();
+  const { focalViews, maskRatio, focalScale, blurProb } = SMALL_VIEWS;
   return {
-    ...v, focalViews: 4, focalSize, maskRatio: 0.3,
-    focalCrop: { ...v.focalCrop, scale: [0.1, 0.4] },
-    color: { ...v.color, blurProb: 0 },
+    ...v, focalViews, focalSize, maskRatio,
+    focalCrop: { ...v.focalCrop, scale: [...focalScale] },
+    color: { ...v.color, blurProb },
   };
 }
 
 export function defaultViews(cfg: VitConfig): ViewConfig {
-  return cfg.imgSize >= 160 ? officialViews() : smallViews(cfg);
+  return cfg.imgSize >= OFFICIAL_VIEWS_MIN_SIZE ? officialViews() : smallViews(cfg);
 }
 
 /**
@@ -132,7 +125,7 @@ export function makeViews(images: tf.Tensor4D, cfg: VitConfig, v: ViewConfig, rn
   const s = cfg.imgSize;
   const prep = (x: tf.Tensor4D) => {
     const c = colorAugment(x, v.color, rng);
-    const out = normalize(c, v.mean, v.std);
+    const out = normalizePixels(c, v.mean, v.std);
     c.dispose();
     x.dispose();
     return out;

@@ -17,6 +17,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { wasmKernelStatus } from '../kernels/wasm/kernels.js';
+import { DEFAULT_SEED, OFFICIAL_SCHEDULE, prototypeSeed } from '../defaults.js';
 import { MsnConfigError, MsnDisposedError, MsnResourceError, MsnShapeError, MsnValueError, MsnWorkerError } from '../errors.js';
 import type { VitConfig } from '../model/config.js';
 import { initPrototypes } from '../model/params.js';
@@ -101,7 +102,7 @@ export class MsnEngine implements MsnApi {
 
   private async doInit(opts: InitOptions, onProgress?: (p: LoadProgress) => void): Promise<Capabilities> {
     if (typeof opts !== 'object' || opts === null) throw new MsnConfigError('init() expects an options object.');
-    this.seed = opts.seed ?? 0;
+    this.seed = opts.seed ?? DEFAULT_SEED;
     if (!Number.isInteger(this.seed)) throw new MsnConfigError(`seed must be an integer, got ${String(opts.seed)}.`);
     this.selection = await selectBackend(opts.backend ?? 'auto', { wasmPath: opts.wasmPath ?? this.defaultWasmPath, wasmFiles: this.defaultWasmFiles });
     const progress = onProgress && ((p: LoadProgress) => {
@@ -392,10 +393,10 @@ export class MsnEngine implements MsnApi {
         totalSteps: opts.totalSteps ?? opts.steps,
         warmupSteps: opts.warmupSteps,
         seed,
-        ...(opts.lr ? { lr: { start: 2e-4, ref: 1e-3, final: 1e-6, ...opts.lr } } : {}),
+        ...(opts.lr ? { lr: { ...OFFICIAL_SCHEDULE.lr, ...opts.lr } } : {}),
       },
       await enc.readWeights(),
-      this.prototypes ?? initPrototypes(cfg, seed + 1), // as Pretrainer.create would for an untouched preset
+      this.prototypes ?? initPrototypes(cfg, prototypeSeed(seed)), // as Pretrainer.create would for an untouched preset
       enc.numBatchesTracked,
     );
   }

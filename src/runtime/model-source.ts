@@ -3,6 +3,7 @@
  * (Node), encoded bytes, ModelData in memory, or a seeded random-init
  * preset/config; and the preprocessing it carries.
  */
+import { DEFAULT_PRESET, DEFAULT_PREPROCESS, prototypeSeed } from '../defaults.js';
 import { MsnConfigError } from '../errors.js';
 import { VitConfig, getPreset, validateConfig } from '../model/config.js';
 import { initPrototypes, initWeights } from '../model/params.js';
@@ -14,8 +15,8 @@ import type { Capabilities, ModelInput } from './api.js';
 
 type ModelSource = Capabilities['model']['source'];
 
-/** Used when a model carries no preprocessing (random-init presets): ImageNet statistics, as pretraining defaults to. */
-export const DEFAULT_PREPROCESS = Object.freeze({ mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] });
+/** Used when a model carries no preprocessing (random-init presets): ImageNet statistics, as pretraining defaults to (defaults.ts). */
+export { DEFAULT_PREPROCESS };
 
 function isModelData(m: unknown): m is ModelData {
   return typeof m === 'object' && m !== null && 'config' in m && 'params' in m && 'buffers' in m;
@@ -59,10 +60,10 @@ export async function resolveModel(
     throw new MsnConfigError('Pass only one of model, preset and config.');
   }
   if (model === undefined) {
-    const config: VitConfig = custom ? validateConfig(custom) : getPreset(preset ?? 'micro-p4-28');
+    const config: VitConfig = custom ? validateConfig(custom) : getPreset(preset ?? DEFAULT_PRESET);
     const w = initWeights(config, seed);
     // Same init as a fresh pretraining run with this seed (see train/state.ts).
-    return { data: { config, ...w, prototypes: initPrototypes(config, seed + 1), meta: {} }, source: 'preset' };
+    return { data: { config, ...w, prototypes: initPrototypes(config, prototypeSeed(seed)), meta: {} }, source: 'preset' };
   }
   const { onProgress, cache } = ctx;
   const fromUrl = async (url: string | URL, fileUrls?: Record<string, string>) => {

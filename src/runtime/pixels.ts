@@ -1,10 +1,12 @@
 /**
  * Pixel buffers as the engine receives them (plain typed arrays, NHWC):
  * validation with messages that say what to pass, and conversion to float32
- * tensors in [0, 1] with the channel count and size the model wants.
+ * tensors in [0, 1] with the channel count and size the model wants (the
+ * conversion itself is image/preprocess.ts, which pretraining shares).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { MsnShapeError, MsnValueError } from '../errors.js';
+import { type StoredPixels, gatherPixels, pixelsToTensor } from '../image/preprocess.js';
 import type { ImageShape, PixelOptions, Pixels } from './api.js';
 
 export interface CheckedPixels {
@@ -67,31 +69,18 @@ export function checkPixels(pixels: Pixels, shape: ImageShape, opts: PixelOption
  * size x size when `size` is given and differs. The caller disposes it.
  */
 export function pixelBatch(src: CheckedPixels, indices: Int32Array, outChannels: number, size?: number): tf.Tensor4D {
-  const { count, height, width, channels } = src.shape;
-  const px = height * width;
+  const { channels, height, width } = src.shape;
   const keep = channels === 4 ? 3 : channels; // RGBA: alpha dropped
   if (!(keep === outChannels || (keep === 1 && outChannels === 3))) {
     throw new MsnShapeError(`Images with ${channels} channels cannot feed a model with ${outChannels} input channels.`);
   }
-  const out = new Float32Array(indices.length * px * keep);
-  const scale = 1 / src.range;
-  for (let k = 0; k < indices.length; k++) {
-    const i = indices[k];
-    if (!(i >= 0 && i < count)) throw new MsnValueError(`Image index ${i} is out of range 0..${count - 1}.`);
-    const base = i * px * channels;
-    const o = k * px * keep;
-    if (keep === channels) {
-      for (let j = 0; j < px * channels; j++) out[o + j] = src.pixels[base + j] * scale;
-    } else {
-      for (let p = 0; p < px; p++) for (let c = 0; c < keep; c++) out[o + p * keep + c] = src.pixels[base + p * channels + c] * scale;
-    }
+  const t = pixelsToTensor(stored(src), indices, outChannels);
+  if (size === undefined || (height === size && width === size)) return t;
+  try {
+    return tf.tidy(() => tf.image.resizeBilinear(t, [size, size], false, true));
+  } finally {
+    t.dispose();
   }
-  return tf.tidy(() => {
-    let t = tf.tensor4d(out, [indices.length, height, width, keep]);
-    if (keep !== outChannels) t = tf.tile(t, [1, 1, 1, outChannels]);
-    if (size !== undefined && (height !== size || width !== size)) t = tf.image.resizeBilinear(t, [size, size], false, true);
-    return t;
-  });
 }
 
 /**
@@ -107,10 +96,12 @@ export function pretrainPixels(src: CheckedPixels): { data: Uint8Array | Float32
     }
     if (pixels instanceof Float32Array && range === 1) return { data: pixels, channels: shape.channels };
   }
-  const n = shape.count * shape.height * shape.width;
   const keep = shape.channels === 4 ? 3 : shape.channels;
-  const out = new Float32Array(n * keep);
-  const scale = 1 / range;
-  for (let p = 0; p < n; p++) for (let c = 0; c < keep; c++) out[p * keep + c] = pixels[p * shape.channels + c] * scale;
+  const out = gatherPixels(stored(src), Int32Array.from({ length: shape.count }, (_, i) => i), keep);
   return { data: out, channels: keep };
+}
+
+/** Checked pixels in the shared preprocessing's terms. */
+function stored(src: CheckedPixels): StoredPixels {
+  return { pixels: src.pixels, ...src.shape, range: src.range };
 }

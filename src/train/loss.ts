@@ -12,6 +12,7 @@
  * caller runs outside tf.variableGrads, and handed to `msnLossTerms`.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { OFFICIAL_LOSS } from '../defaults.js';
 import { l2Normalize, prototypeLogits } from '../model/prototypes.js';
 import './gradients.js';
 import { MsnConfigError, MsnShapeError } from '../errors.js';
@@ -30,9 +31,8 @@ export interface MsnLossOptions {
   entWeight: number;
 }
 
-export const OFFICIAL_LOSS: Readonly<MsnLossOptions> = Object.freeze({
-  tau: 0.1, sharpenT: 0.25, sinkhornIters: 3, memaxWeight: 1, entWeight: 0,
-});
+/** The official values (defaults.ts). */
+export { OFFICIAL_LOSS };
 
 export interface TargetDiagnostics {
   /** Number of distinct prototypes that are a target's argmax (collapse signal). */

@@ -11,31 +11,35 @@
  * run that keeps training must not extrapolate: a cosine would climb back to
  * refLr and the momentum ramp would pass 1, making the EMA target diverge.
  *
- * Continued pretraining plans segments: `startStep` shifts the whole plan, so
+ * Continued pretraining plans segments: `scheduleStart` shifts the whole plan, so
  * a segment that begins at step 5000 warms up and decays over its own steps.
  */
+import { OFFICIAL_SCHEDULE, thaw } from '../defaults.js';
 import { MsnConfigError } from '../errors.js';
 
 /** MSN defines every schedule over 1.25x the training length (so lr never reaches final_lr). */
 export const SCHEDULE_HORIZON_SCALE = 1.25;
 
-export interface ScheduleConfig {
+/** The value ramps of a plan: lr (warm-up, then cosine), weight decay (cosine), EMA momentum and sharpening (linear). */
+export interface ScheduleRamps {
+  lr: { start: number; ref: number; final: number };
+  weightDecay: { start: number; final: number };
+  /** EMA momentum ramp (official 0.996 -> 1.0). */
+  ema: { start: number; end: number };
+  /** Target sharpening T ramp (official 0.25 -> 0.25). */
+  sharpen: { start: number; end: number };
+}
+
+/**
+ * A plan: its length and its ramps. PretrainConfig is a ScheduleConfig (it
+ * extends this type), so a run's config is handed to makeSchedules as is.
+ */
+export interface ScheduleConfig extends ScheduleRamps {
   /** Planned optimizer steps (epochs * iterations per epoch). */
   totalSteps: number;
-  /** The step this plan starts after (0 for a fresh run; a later step for a continued segment). */
-  startStep?: number;
+  /** The step this plan starts after: 0 (or absent) for a fresh run, a later step for a continued segment. */
+  scheduleStart?: number;
   warmupSteps: number;
-  startLr: number;
-  refLr: number;
-  finalLr: number;
-  startWeightDecay: number;
-  finalWeightDecay: number;
-  /** EMA momentum ramp [start, end] (official [0.996, 1.0]). */
-  emaStart: number;
-  emaEnd: number;
-  /** Target sharpening T ramp (official 0.25 -> 0.25). */
-  startSharpen: number;
-  finalSharpen: number;
 }
 
 export interface Schedules {
@@ -52,42 +56,38 @@ export function makeSchedules(c: ScheduleConfig): Schedules {
   const horizon = Math.trunc(SCHEDULE_HORIZON_SCALE * c.totalSteps); // int(1.25 * E * ipe)
   const horizonF = SCHEDULE_HORIZON_SCALE * c.totalSteps; // the EMA/sharpen ramps divide by the float
   const w = Math.trunc(c.warmupSteps);
-  const start = c.startStep ?? 0;
-  if (!Number.isInteger(start) || start < 0) throw new MsnConfigError(`startStep must be an integer >= 0, got ${c.startStep}.`);
+  const start = c.scheduleStart ?? 0;
+  if (!Number.isInteger(start) || start < 0) throw new MsnConfigError(`scheduleStart must be an integer >= 0, got ${c.scheduleStart}.`);
+  // Copies: the ramps are fixed when the plan is made, as a config changed later must not bend them.
+  const [lr, weightDecay, ema, sharpen] = [{ ...c.lr }, { ...c.weightDecay }, { ...c.ema }, { ...c.sharpen }];
   // Steps and momentum indices relative to the plan, held at the horizon.
   const rel = (s: number) => Math.min(Math.max(s - start, 0), horizon);
   const relJ = (j: number) => Math.min(Math.max(j - start, 0), horizonF);
   return {
     lr(abs) {
       const s = rel(abs);
-      // (1) linear warmup from startLr toward refLr
-      if (s < w) return c.startLr + (s / Math.max(1, w)) * (c.refLr - c.startLr);
-      // (2) cosine from refLr toward finalLr over the rest of the horizon, floored at finalLr
+      // (1) linear warmup from lr.start toward lr.ref
+      if (s < w) return lr.start + (s / Math.max(1, w)) * (lr.ref - lr.start);
+      // (2) cosine from lr.ref toward lr.final over the rest of the horizon, floored at lr.final
       const progress = Math.min(1, (s - w) / Math.max(1, horizon - w));
-      return Math.max(c.finalLr, c.finalLr + (c.refLr - c.finalLr) * 0.5 * (1 + Math.cos(Math.PI * progress)));
+      return Math.max(lr.final, lr.final + (lr.ref - lr.final) * 0.5 * (1 + Math.cos(Math.PI * progress)));
     },
     weightDecay(abs) {
       const progress = rel(abs) / horizon;
-      const wd = c.finalWeightDecay + (c.startWeightDecay - c.finalWeightDecay) * 0.5 * (1 + Math.cos(Math.PI * progress));
+      const wd = weightDecay.final + (weightDecay.start - weightDecay.final) * 0.5 * (1 + Math.cos(Math.PI * progress));
       // clamp toward the final value, whichever direction the ramp goes
-      return c.finalWeightDecay <= c.startWeightDecay ? Math.max(c.finalWeightDecay, wd) : Math.min(c.finalWeightDecay, wd);
+      return weightDecay.final <= weightDecay.start ? Math.max(weightDecay.final, wd) : Math.min(weightDecay.final, wd);
     },
     momentum(j) {
-      return c.emaStart + (relJ(j) * (c.emaEnd - c.emaStart)) / horizonF;
+      return ema.start + (relJ(j) * (ema.end - ema.start)) / horizonF;
     },
     sharpen(j) {
-      return c.startSharpen + (relJ(j) * (c.finalSharpen - c.startSharpen)) / horizonF;
+      return sharpen.start + (relJ(j) * (sharpen.end - sharpen.start)) / horizonF;
     },
   };
 }
 
-/** Official ViT-S/16 values, scaled to a run of `totalSteps` with `warmupSteps`. */
+/** Official ViT-S/16 values (defaults.ts OFFICIAL_SCHEDULE), scaled to a run of `totalSteps` with `warmupSteps`. */
 export function officialSchedule(totalSteps: number, warmupSteps: number): ScheduleConfig {
-  return {
-    totalSteps, warmupSteps,
-    startLr: 2e-4, refLr: 1e-3, finalLr: 1e-6,
-    startWeightDecay: 0.04, finalWeightDecay: 0.4,
-    emaStart: 0.996, emaEnd: 1.0,
-    startSharpen: 0.25, finalSharpen: 0.25,
-  };
+  return { totalSteps, warmupSteps, ...thaw<ScheduleRamps>(OFFICIAL_SCHEDULE) };
 }

@@ -3,6 +3,7 @@
  * (a copy of the online one at the start), prototypes and AdamW.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { DEFAULT_SEED, prototypeSeed } from '../defaults.js';
 import { VitConfig, validateConfig } from '../model/config.js';
 import { NamedArrays, initPrototypes, initWeights } from '../model/params.js';
 import { VisionTransformer } from '../model/vit.js';
@@ -20,11 +21,11 @@ export interface TrainStateInit {
 
 export function createTrainState(cfg: VitConfig, init: TrainStateInit = {}): MsnTrainState {
   const config = validateConfig(cfg);
-  const seed = init.seed ?? 0;
+  const seed = init.seed ?? DEFAULT_SEED;
   const enc = init.encoder ?? initWeights(config, seed);
   const encoder = VisionTransformer.create(config, enc);
   const target = VisionTransformer.create(config, init.target ?? enc);
-  const protoData = init.prototypes ?? initPrototypes(config, seed + 1);
+  const protoData = init.prototypes ?? initPrototypes(config, prototypeSeed(seed));
   const prototypes = tf.tidy(() => tf.variable(tf.tensor2d(protoData, [config.numPrototypes, config.outputDim]), true));
   const optimizer = createOptimizer(encoder, prototypes, init.adam ?? TORCH_ADAMW);
   return { encoder, target, prototypes, optimizer, step: 0 };

@@ -32,7 +32,6 @@ import { Pretrainer, type CheckpointData } from '../../src/pretrain/pretrainer.j
 import { checkpointToBytes } from '../../src/pretrain/checkpoint.js';
 import { datasetFromTensor } from '../../src/pretrain/source.js';
 import { makeSchedules } from '../../src/train/schedules.js';
-import { scheduleConfig } from '../../src/pretrain/config.js';
 import { decodeModel } from '../../src/io/model-format.js';
 import { readModelDirectory } from '../../src/io/model-loader-node.js';
 import { CFG, syntheticRun } from './export-torch-helpers.js';
@@ -106,7 +105,7 @@ describe('a pretraining checkpoint -> official layout -> our importer', () => {
       expect(firstDiff(opt.moments[k].m, m[k].data), k).toBe(-1);
       expect(firstDiff(opt.moments[k].v, v[k].data), k).toBe(-1);
     }
-    const sched = makeSchedules(scheduleConfig(run.config));
+    const sched = makeSchedules(run.config);
     expect(opt.groups.map((g) => g.lr)).toEqual([sched.lr(7), sched.lr(7), sched.lr(7)]);
     expect(opt.groups.map((g) => g.weightDecay)).toEqual([sched.weightDecay(7), 0, 0]);
     expect(opt.groups[0].betas).toEqual([0.9, 0.999]);

@@ -69,9 +69,9 @@ export function schedules() {
   const ema = C.ema ?? [0.996, 1.0];
   return makeSchedules({
     totalSteps: C.epochs * C.ipe, warmupSteps: C.warmup * C.ipe,
-    startLr: C.start_lr, refLr: C.lr, finalLr: C.final_lr,
-    startWeightDecay: C.weight_decay, finalWeightDecay: C.final_weight_decay,
-    emaStart: ema[0], emaEnd: ema[1], startSharpen: C.start_sharpen, finalSharpen: C.final_sharpen,
+    lr: { start: C.start_lr, ref: C.lr, final: C.final_lr },
+    weightDecay: { start: C.weight_decay, final: C.final_weight_decay },
+    ema: { start: ema[0], end: ema[1] }, sharpen: { start: C.start_sharpen, end: C.final_sharpen },
   });
 }
 

@@ -127,9 +127,9 @@ trajectoryDescribe('multi-step trajectory of the official code', () => {
   const schedules = () =>
     makeSchedules({
       totalSteps: C.epochs * C.ipe, warmupSteps: Math.trunc(C.warmup * C.ipe),
-      startLr: C.start_lr, refLr: C.lr, finalLr: C.final_lr,
-      startWeightDecay: C.weight_decay, finalWeightDecay: C.final_weight_decay,
-      emaStart: 0.996, emaEnd: 1.0, startSharpen: C.start_sharpen, finalSharpen: C.final_sharpen,
+      lr: { start: C.start_lr, ref: C.lr, final: C.final_lr },
+      weightDecay: { start: C.weight_decay, final: C.final_weight_decay },
+      ema: { start: 0.996, end: 1.0 }, sharpen: { start: C.start_sharpen, end: C.final_sharpen },
     });
   const hyper = (): TrainHyper => hyperFromConfig(C);
 
@@ -421,9 +421,9 @@ describe('prototype gradient handling', () => {
   const schedules = () =>
     makeSchedules({
       totalSteps: C.epochs * C.ipe, warmupSteps: Math.trunc(C.warmup * C.ipe),
-      startLr: C.start_lr, refLr: C.lr, finalLr: C.final_lr,
-      startWeightDecay: C.weight_decay, finalWeightDecay: C.final_weight_decay,
-      emaStart: 0.996, emaEnd: 1.0, startSharpen: C.start_sharpen, finalSharpen: C.final_sharpen,
+      lr: { start: C.start_lr, ref: C.lr, final: C.final_lr },
+      weightDecay: { start: C.weight_decay, final: C.final_weight_decay },
+      ema: { start: 0.996, end: 1.0 }, sharpen: { start: C.start_sharpen, end: C.final_sharpen },
     });
   const batch = () => batchFromInputs(ref.inputs, C.patch_drop > 0 ? ref.rng.kept_patch_indices_0based_excluding_cls.data : undefined);
 

@@ -37,25 +37,25 @@ describe('schedules past the plan', () => {
     let peak = 0;
     for (let s = 1; s <= 1000; s++) {
       const lr = sch.lr(s);
-      expect(lr).toBeLessThanOrEqual(c.refLr);
+      expect(lr).toBeLessThanOrEqual(c.lr.ref);
       if (s > 10) expect(lr).toBeLessThanOrEqual(sch.lr(s - 1)); // after warm-up: only down
       peak = Math.max(peak, lr);
       const m = sch.momentum(s);
-      expect(m).toBeLessThanOrEqual(c.emaEnd);
+      expect(m).toBeLessThanOrEqual(c.ema.end);
       expect(m).toBeGreaterThanOrEqual(sch.momentum(s - 1));
-      expect(sch.weightDecay(s)).toBeLessThanOrEqual(c.finalWeightDecay);
+      expect(sch.weightDecay(s)).toBeLessThanOrEqual(c.weightDecay.final);
     }
-    expect(peak).toBe(c.refLr);
+    expect(peak).toBe(c.lr.ref);
     for (const s of [125, 126, 400, 1000]) {
-      expect(sch.lr(s)).toBe(c.finalLr);
-      expect(sch.weightDecay(s)).toBe(c.finalWeightDecay);
-      expect(sch.momentum(s)).toBe(c.emaEnd);
+      expect(sch.lr(s)).toBe(c.lr.final);
+      expect(sch.weightDecay(s)).toBe(c.weightDecay.final);
+      expect(sch.momentum(s)).toBe(c.ema.end);
     }
   });
 
   it('a segment starting at step 200 is the fresh plan shifted by 200', () => {
     const fresh = makeSchedules(officialSchedule(50, 5));
-    const seg = makeSchedules({ ...officialSchedule(50, 5), startStep: 200 });
+    const seg = makeSchedules({ ...officialSchedule(50, 5), scheduleStart: 200 });
     for (let s = 0; s <= 90; s++) {
       expect(seg.lr(200 + s)).toBe(fresh.lr(s));
       expect(seg.weightDecay(200 + s)).toBe(fresh.weightDecay(s));

@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../../src/runtime/backend.js';
 import { ParallelPretrainer } from '../../src/pretrain/parallel-node.js';
 import { CheckpointData, Pretrainer, epochPermutation, viewSeed } from '../../src/pretrain/pretrainer.js';
-import { pretrainConfig, scheduleConfig } from '../../src/pretrain/config.js';
+import { pretrainConfig } from '../../src/pretrain/config.js';
 import { disposeBatch, makeViews } from '../../src/pretrain/views.js';
 import { loadCheckpointFile, saveCheckpointFile } from '../../src/pretrain/checkpoint-node.js';
 import { createTrainState, disposeTrainState } from '../../src/train/state.js';
@@ -80,7 +80,7 @@ describe('ParallelPretrainer (worker_threads, wasm)', () => {
     // The same two iterations in this thread, shares and augmentations as the workers draw them.
     const cfg = pretrainConfig(OPTS);
     const state = createTrainState(cfg.model, { seed: cfg.seed });
-    const schedules = makeSchedules(scheduleConfig(cfg));
+    const schedules = makeSchedules(cfg);
     const hyper: TrainHyper = { loss: cfg.loss, clipGrad: cfg.clipGrad };
     const perm = epochPermutation(cfg.seed, 0, data.count);
     let maxNorm = 0;

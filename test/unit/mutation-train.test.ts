@@ -180,7 +180,7 @@ describe('loss shapes', () => {
 
 describe('schedule arguments and segments', () => {
   const plan = (over: Partial<ScheduleConfig> = {}): ScheduleConfig => ({
-    ...officialSchedule(100, 10), startSharpen: 0.25, finalSharpen: 0.5, ...over,
+    ...officialSchedule(100, 10), sharpen: { start: 0.25, end: 0.5 }, ...over,
   });
 
   it('totalSteps must be > 0 and warmupSteps >= 0; a plan without warmup is valid', () => {
@@ -189,19 +189,19 @@ describe('schedule arguments and segments', () => {
     // No warmup: step 1 is already on the cosine, just below refLr.
     const s = makeSchedules(plan({ warmupSteps: 0 }));
     const c = plan();
-    const expected = c.finalLr + (c.refLr - c.finalLr) * 0.5 * (1 + Math.cos(Math.PI / 125));
+    const expected = c.lr.final + (c.lr.ref - c.lr.final) * 0.5 * (1 + Math.cos(Math.PI / 125));
     expect(s.lr(1)).toBe(expected);
-    expect(s.lr(0)).toBe(c.refLr);
+    expect(s.lr(0)).toBe(c.lr.ref);
   });
 
-  it('startStep must be an integer >= 0', () => {
-    for (const startStep of [-1, 1.5, NaN]) throwsNamed(() => makeSchedules(plan({ startStep })), 'MsnConfigError', /startStep must be an integer >= 0/);
-    expect(makeSchedules(plan({ startStep: 0 })).lr(1)).toBe(makeSchedules(plan()).lr(1));
+  it('scheduleStart must be an integer >= 0', () => {
+    for (const scheduleStart of [-1, 1.5, NaN]) throwsNamed(() => makeSchedules(plan({ scheduleStart })), 'MsnConfigError', /scheduleStart must be an integer >= 0/);
+    expect(makeSchedules(plan({ scheduleStart: 0 })).lr(1)).toBe(makeSchedules(plan()).lr(1));
   });
 
   it('a segment that starts at step 100 runs the fresh plan over its own steps and holds before its start', () => {
     const fresh = makeSchedules(plan());
-    const seg = makeSchedules(plan({ startStep: 100 }));
+    const seg = makeSchedules(plan({ scheduleStart: 100 }));
     // Exact: both compute the same float64 expressions of the same relative step.
     for (const s of [1, 5, 10, 11, 60, 100, 125, 126, 300]) {
       expect(seg.lr(100 + s), `lr(${100 + s})`).toBe(fresh.lr(s));
@@ -215,9 +215,9 @@ describe('schedule arguments and segments', () => {
     expect(seg.lr(160)).not.toBe(seg.lr(110));
     expect(seg.sharpen(160)).not.toBe(seg.sharpen(110));
     // Before its start a segment holds its first values.
-    expect(seg.lr(40)).toBe(plan().startLr);
-    expect(seg.momentum(40)).toBe(plan().emaStart);
-    expect(seg.sharpen(40)).toBe(plan().startSharpen);
+    expect(seg.lr(40)).toBe(plan().lr.start);
+    expect(seg.momentum(40)).toBe(plan().ema.start);
+    expect(seg.sharpen(40)).toBe(plan().sharpen.start);
   });
 
   it('at the last warmup step lr comes from the cosine branch, as in the official WarmupCosineSchedule', () => {
@@ -226,7 +226,7 @@ describe('schedule arguments and segments', () => {
     // exactly refLr here. The warmup line would give start + 1 * (ref - start)
     // = 0.0010000000000000009 for these values (one float64 ulp off); a
     // warmup from above refLr is what makes the two roundings differ.
-    const s = makeSchedules(plan({ startLr: 0.1, refLr: 0.001, finalLr: 1e-6 }));
+    const s = makeSchedules(plan({ lr: { start: 0.1, ref: 0.001, final: 1e-6 } }));
     expect(s.lr(10)).toBe(0.001);
     expect(s.lr(9)).toBeCloseTo(0.1 + 0.9 * (0.001 - 0.1), 15);
   });

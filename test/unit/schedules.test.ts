@@ -55,10 +55,10 @@ describe('schedules match the official schedulers inside the horizon', () => {
         makeSchedules({
           totalSteps: c.epochs * c.ipe,
           warmupSteps: Math.trunc(c.warmup_epochs * c.ipe), // int(warmup * ipe), as init_opt
-          startLr: c.start_lr, refLr: c.ref_lr, finalLr: c.final_lr,
-          startWeightDecay: c.weight_decay, finalWeightDecay: c.final_weight_decay,
-          emaStart: c.ema[0], emaEnd: c.ema[1],
-          startSharpen: c.start_sharpen, finalSharpen: c.final_sharpen,
+          lr: { start: c.start_lr, ref: c.ref_lr, final: c.final_lr },
+          weightDecay: { start: c.weight_decay, final: c.final_weight_decay },
+          ema: { start: c.ema[0], end: c.ema[1] },
+          sharpen: { start: c.start_sharpen, end: c.final_sharpen },
         });
 
       it('the recorded plan is what the test assumes', () => {
