@@ -40,14 +40,10 @@
  */
 import { MsnFormatError, MsnValueError } from '../errors.js';
 import {
-  HeadBase,
-  type HeadCommon,
   type FeatureInput,
   type FeatureMatrix,
-  type Head,
   type Prediction,
   type UnknownOptions,
-  bundleHeader,
   checkFingerprint,
   checkUnknownOptions,
   encodeLabels,
@@ -56,8 +52,9 @@ import {
   resolveUnknown,
   toFeatureMatrix,
 } from './common.js';
+import { type Head, HeadBase, type HeadCommon, bundleHeader } from './head.js';
 import type { PreprocessSpec } from './preprocess.js';
-import type { HeadBundle } from './bundle.js';
+import type { HeadBundle } from './bundle-format.js';
 
 /** The official anchor temperature (model/prototypes.ts PROTOTYPE_TEMPERATURE; not imported: heads stay free of tfjs). */
 export const DEFAULT_PROTOTYPE_TEMPERATURE = 0.1;
