@@ -15,7 +15,7 @@ export interface Head {
   readonly featureDim: number;
   readonly encoderFingerprint: string;
   predict(features: FeatureInput, options?: UnknownOptions): Prediction;
-  /** A plain, JSON-serialisable snapshot; see bundle.ts. */
+  /** A plain, JSON-serialisable snapshot; see bundle-format.ts. */
   toBundle(): HeadBundle;
 }
 
