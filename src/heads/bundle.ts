@@ -29,7 +29,7 @@ import type { Head } from './head.js';
 import { type AnyHead, HEAD_REGISTRY } from './registry.js';
 import { crc32 } from '../util/crc32.js';
 
-/** CRC-32 (IEEE, as in zip/PNG) of the payload, to catch flipped or cut bytes. */
+/** CRC-32 (IEEE, as in zip/PNG), re-exported here where callers found it when bundles had their own format. */
 export { crc32 };
 export type { AnyHead };
 export type { BundleArray, HeadBundle, LoadHeadOptions };
