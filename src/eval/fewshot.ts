@@ -7,14 +7,14 @@
  */
 import { MsnConfigError } from '../errors.js';
 import { Rng } from '../util/rng.js';
-import { fitCentroidHead, fitKnnHead, fitLinearHead, fitPrototypeLabelHead } from '../heads/index.js';
+import type { HeadKind } from '../heads/common.js';
+import { HEAD_REGISTRY } from '../heads/registry.js';
 
-export type HeadName = 'linear' | 'centroid' | 'knn' | 'prototype-label';
-
-const FIT = { linear: fitLinearHead, centroid: fitCentroidHead, knn: fitKnnHead, 'prototype-label': fitPrototypeLabelHead } as const;
+/** @deprecated Use `HeadKind`, the same union; `HeadName` will be removed in the next major version. */
+export type HeadName = HeadKind;
 
 export interface FewShotResult {
-  head: HeadName;
+  head: HeadKind;
   shots: number;
   mean: number;
   std: number;
@@ -64,7 +64,7 @@ export function evaluateFewShot(
   train: { features: Float32Array; labels: ArrayLike<number>; rowOf?: (index: number) => number },
   test: { features: Float32Array; labels: ArrayLike<number> },
   dim: number,
-  opts: { shots: number[]; seeds: number; heads: HeadName[]; fingerprint: string; seedBase?: number },
+  opts: { shots: number[]; seeds: number; heads: HeadKind[]; fingerprint: string; seedBase?: number },
 ): FewShotResult[] {
   const testLabels = Array.from(test.labels, String);
   const testCount = test.labels.length;
@@ -77,7 +77,7 @@ export function evaluateFewShot(
         const at = train.rowOf ? idx.map(train.rowOf) : idx;
         const feats = { data: rows(train.features, dim, at), count: idx.length, dim };
         const labels = Array.from(idx, (i) => String(train.labels[i]));
-        const h = FIT[head](feats, labels, { encoderFingerprint: opts.fingerprint });
+        const h = HEAD_REGISTRY[head].fit(feats, labels, { encoderFingerprint: opts.fingerprint });
         const pred = h.predict({ data: test.features, count: testCount, dim });
         let correct = 0;
         for (let i = 0; i < testCount; i++) if (pred.labels[i] === testLabels[i]) correct++;

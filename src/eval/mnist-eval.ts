@@ -19,7 +19,8 @@ import { VitConfig } from '../model/config.js';
 import { NamedArrays, initPrototypes, initWeights } from '../model/params.js';
 import { VisionTransformer } from '../model/vit.js';
 import { type ImageDataset, datasetFromPixels } from '../pretrain/source.js';
-import { FewShotResult, HeadName, evaluateFewShot, shotIndexUnion } from './fewshot.js';
+import type { HeadKind } from '../heads/common.js';
+import { FewShotResult, evaluateFewShot, shotIndexUnion } from './fewshot.js';
 
 export type Method = 'msn' | 'raw-pixels' | 'random-init';
 
@@ -38,7 +39,7 @@ export interface EvalModel {
 export interface EvalOptions {
   shots: number[];
   seeds: number;
-  heads: HeadName[];
+  heads: HeadKind[];
   methods: Method[];
   /** Use only the first n test images (default: all). */
   testLimit?: number;

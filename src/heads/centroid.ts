@@ -12,10 +12,7 @@
  */
 import { MsnFormatError } from '../errors.js';
 import {
-  HeadBase,
-  type HeadCommon,
   type FeatureInput,
-  type Head,
   type Prediction,
   type UnknownOptions,
   checkFingerprint,
@@ -27,10 +24,10 @@ import {
   resolveUnknown,
   softmaxRows,
   toFeatureMatrix,
-  bundleHeader,
 } from './common.js';
+import { type Head, HeadBase, type HeadCommon, bundleHeader } from './head.js';
 import { type PreprocessSpec, l2NormalizeRows, preprocessFeatures, preprocessOption } from './preprocess.js';
-import type { HeadBundle } from './bundle.js';
+import type { HeadBundle } from './bundle-format.js';
 
 export const DEFAULT_CENTROID_TEMPERATURE = 0.1;
 

@@ -9,15 +9,8 @@
  * exists so callers can treat this like the tensor-holding parts of msn-web.
  */
 import { MsnConfigError, MsnValueError } from '../errors.js';
-import {
-  type AnyHead,
-  type HeadBundle,
-  type LoadHeadOptions,
-  checkBundleFingerprint,
-  loadHead,
-  readBundle,
-} from './bundle.js';
-import { type CentroidHeadOptions, fitCentroidHead } from './centroid.js';
+import { type HeadBundle, type LoadHeadOptions, checkBundleFingerprint, loadHead, readBundle } from './bundle.js';
+import type { CentroidHeadOptions } from './centroid.js';
 import {
   type FeatureInput,
   type HeadKind,
@@ -27,9 +20,10 @@ import {
   checkUnknownOptions,
   toFeatureMatrix,
 } from './common.js';
-import { type KnnHeadOptions, fitKnnHead } from './knn.js';
-import { type LinearHeadOptions, fitLinearHead } from './linear.js';
-import { type PrototypeLabelHeadOptions, fitPrototypeLabelHead } from './prototype-label.js';
+import type { KnnHeadOptions } from './knn.js';
+import type { LinearHeadOptions } from './linear.js';
+import type { PrototypeLabelHeadOptions } from './prototype-label.js';
+import { type AnyHead, headKind, kindOptions } from './registry.js';
 
 interface CommonOptions {
   /** Fingerprint of the encoder whose features you add; stored in exports. */
@@ -65,9 +59,7 @@ export class FewShotClassifier {
   private disposed = false;
 
   constructor(options: FewShotClassifierOptions) {
-    if (!options || !['linear', 'centroid', 'knn', 'prototype-label'].includes(options.head)) {
-      throw new MsnConfigError(`head must be 'linear', 'centroid', 'knn' or 'prototype-label', got ${JSON.stringify(options?.head)}.`);
-    }
+    headKind(options?.head, 'head');
     checkFingerprint(options.fingerprint, 'fingerprint');
     checkUnknownOptions(options, []);
     this.options = { ...options };
@@ -155,14 +147,7 @@ export class FewShotClassifier {
     }
     const { head, fingerprint, ...rest } = this.options;
     const headOptions = { ...rest, encoderFingerprint: fingerprint };
-    this.current =
-      head === 'linear'
-        ? fitLinearHead(rows, labels, headOptions as LinearHeadOptions)
-        : head === 'centroid'
-          ? fitCentroidHead(rows, labels, headOptions as CentroidHeadOptions)
-          : head === 'knn'
-            ? fitKnnHead(rows, labels, headOptions as KnnHeadOptions)
-            : fitPrototypeLabelHead(rows, labels, headOptions as PrototypeLabelHeadOptions);
+    this.current = headKind(head).fit(rows, labels, headOptions);
     this.stale = false;
     return this.current;
   }
@@ -207,15 +192,8 @@ export class FewShotClassifier {
       unknownThreshold: bundle.unknown.threshold,
       unknownLabel: bundle.unknown.label,
     };
-    const classifier = new FewShotClassifier(
-      head.kind === 'linear'
-        ? { ...common, head: 'linear', l2: head.l2 }
-        : head.kind === 'centroid'
-          ? { ...common, head: 'centroid', temperature: head.temperature }
-          : head.kind === 'knn'
-            ? { ...common, head: 'knn', k: head.k, vote: head.vote, temperature: head.temperature }
-            : { ...common, head: 'prototype-label', temperature: head.temperature },
-    );
+    // The head's own options (l2, k, temperature...) so a refit gives the same kind of head.
+    const classifier = new FewShotClassifier({ ...common, head: head.kind, ...kindOptions(head.kind, head) } as FewShotClassifierOptions);
     classifier.current = head;
     classifier.featureDim = bundle.featureDim;
     if (bundle.exampleLabels) {

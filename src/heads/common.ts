@@ -6,8 +6,6 @@
  * start-up cost and async.
  */
 import { MsnConfigError, MsnShapeError, MsnValueError } from '../errors.js';
-import type { HeadBundle } from './bundle.js';
-import type { PreprocessSpec } from './preprocess.js';
 
 /** Row-major features: `count` examples of `dim` numbers each. */
 export interface FeatureMatrix {
@@ -20,7 +18,15 @@ export interface FeatureMatrix {
 export type FeatureInput = FeatureMatrix | readonly Float32Array[];
 
 /** 'prototype-label' heads take prototype probabilities instead of features (see prototype-label.ts). */
-export type HeadKind = 'linear' | 'centroid' | 'knn' | 'prototype-label';
+export type HeadKind = (typeof HEAD_KINDS)[number];
+
+/** Every head kind, in the order messages list them; src/heads/registry.ts has one entry per kind. */
+export const HEAD_KINDS = ['linear', 'centroid', 'knn', 'prototype-label'] as const;
+
+/** Whether `value` names a head kind. */
+export function isHeadKind(value: unknown): value is HeadKind {
+  return (HEAD_KINDS as readonly unknown[]).includes(value);
+}
 
 /** Rejection of low-confidence predictions. */
 export interface UnknownOptions {
@@ -44,17 +50,6 @@ export interface Prediction {
   topIndex: Int32Array;
   /** The probability of that class. */
   topProbability: Float32Array;
-}
-
-/** What every head offers; `toBundle()` is read by `saveHead`/`loadHead`. */
-export interface Head {
-  readonly kind: HeadKind;
-  readonly classes: readonly string[];
-  readonly featureDim: number;
-  readonly encoderFingerprint: string;
-  predict(features: FeatureInput, options?: UnknownOptions): Prediction;
-  /** A plain, JSON-serialisable snapshot; see bundle.ts. */
-  toBundle(): HeadBundle;
 }
 
 export const DEFAULT_UNKNOWN_LABEL = 'unknown';
@@ -322,48 +317,5 @@ export function addTransposedProduct(P: Float64Array, X: Matrix, rows: number, c
       const x = i * dim;
       for (let j = 0; j < dim; j++) G[g + j] += p * X[x + j];
     }
-  }
-}
-
-/** The fields every head bundle shares (format, version, classes, preprocessing, fingerprint, unknown). */
-export function bundleHeader(
-  kind: HeadBundle['kind'],
-  h: { featureDim: number; classes: readonly string[]; preprocess: HeadBundle['preprocess']; encoderFingerprint: string; unknown: Required<UnknownOptions> },
-): Omit<HeadBundle, 'params' | 'arrays'> {
-  return {
-    format: 'msn-web/head',
-    version: 1,
-    kind,
-    featureDim: h.featureDim,
-    classes: [...h.classes],
-    preprocess: { ...h.preprocess },
-    encoderFingerprint: h.encoderFingerprint,
-    unknown: { threshold: h.unknown.unknownThreshold, label: h.unknown.unknownLabel },
-  };
-}
-
-/** What every head is built from (besides its own parameters). */
-export interface HeadCommon {
-  classes: readonly string[];
-  featureDim: number;
-  encoderFingerprint: string;
-  preprocess: PreprocessSpec;
-  unknown: Required<UnknownOptions>;
-}
-
-/** The state every head shares: frozen classes and preprocessing, encoder fingerprint, unknown-class rule. */
-export abstract class HeadBase {
-  readonly classes: readonly string[];
-  readonly featureDim: number;
-  readonly encoderFingerprint: string;
-  readonly preprocess: PreprocessSpec;
-  readonly unknown: Required<UnknownOptions>;
-
-  protected constructor(init: HeadCommon) {
-    this.classes = Object.freeze([...init.classes]);
-    this.featureDim = init.featureDim;
-    this.encoderFingerprint = init.encoderFingerprint;
-    this.preprocess = Object.freeze({ ...init.preprocess });
-    this.unknown = init.unknown;
   }
 }

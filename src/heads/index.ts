@@ -5,7 +5,8 @@
  * with labelled prototypes), plus versioned save/load and a stateful
  * few-shot classifier. Pure TypeScript on Float32Array; no tfjs.
  */
-export type { FeatureInput, FeatureMatrix, Head, HeadKind, Prediction, UnknownOptions } from './common.js';
+export type { FeatureInput, FeatureMatrix, HeadKind, Prediction, UnknownOptions } from './common.js';
+export type { Head } from './head.js';
 export { DEFAULT_UNKNOWN_LABEL } from './common.js';
 export type { PreprocessSpec } from './preprocess.js';
 export { MSN_PREPROCESS, preprocessFeatures } from './preprocess.js';

@@ -18,10 +18,7 @@
  */
 import { MsnConfigError, MsnFormatError } from '../errors.js';
 import {
-  HeadBase,
-  type HeadCommon,
   type FeatureInput,
-  type Head,
   type Prediction,
   type UnknownOptions,
   checkFingerprint,
@@ -32,12 +29,15 @@ import {
   positiveOption,
   resolveUnknown,
   toFeatureMatrix,
-  bundleHeader,
 } from './common.js';
+import { type Head, HeadBase, type HeadCommon, bundleHeader } from './head.js';
 import { type PreprocessSpec, l2NormalizeRows, preprocessFeatures, preprocessOption } from './preprocess.js';
-import type { HeadBundle } from './bundle.js';
+import type { HeadBundle } from './bundle-format.js';
 
 export type KnnVote = 'weighted' | 'majority';
+
+/** Default `vote`. */
+export const DEFAULT_KNN_VOTE: KnnVote = 'weighted';
 export const DEFAULT_KNN_K = 10;
 export const DEFAULT_KNN_TEMPERATURE = 0.07;
 const QUERY_BLOCK = 256;
@@ -66,7 +66,7 @@ function checkVote(vote: unknown): KnnVote {
 export function fitKnnHead(features: FeatureInput, labels: readonly string[], options: KnnHeadOptions): KnnHead {
   const encoderFingerprint = checkFingerprint(options?.encoderFingerprint);
   const k = positiveOption(options.k, DEFAULT_KNN_K, 'k', true);
-  const vote = checkVote(options.vote ?? 'weighted');
+  const vote = checkVote(options.vote ?? DEFAULT_KNN_VOTE);
   const temperature = positiveOption(options.temperature, DEFAULT_KNN_TEMPERATURE, 'temperature');
   const spec = preprocessOption(options.preprocess);
   const matrix = toFeatureMatrix(features);

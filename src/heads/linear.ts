@@ -20,10 +20,7 @@
  */
 import { MsnFormatError } from '../errors.js';
 import {
-  HeadBase,
-  type HeadCommon,
   type FeatureInput,
-  type Head,
   type Prediction,
   type UnknownOptions,
   addTransposedProduct,
@@ -36,10 +33,10 @@ import {
   resolveUnknown,
   softmaxRows,
   toFeatureMatrix,
-  bundleHeader,
 } from './common.js';
+import { type Head, HeadBase, type HeadCommon, bundleHeader } from './head.js';
 import { type PreprocessSpec, preprocessFeatures, preprocessOption } from './preprocess.js';
-import type { HeadBundle } from './bundle.js';
+import type { HeadBundle } from './bundle-format.js';
 
 /** Default `l2`: the `--lambd 0.0025` of the MSN README's 5-shot example. */
 export const DEFAULT_LINEAR_L2 = 0.0025;

@@ -41,14 +41,10 @@
 import { PROTOTYPE_TEMPERATURE } from '../defaults.js';
 import { MsnFormatError, MsnValueError } from '../errors.js';
 import {
-  HeadBase,
-  type HeadCommon,
   type FeatureInput,
   type FeatureMatrix,
-  type Head,
   type Prediction,
   type UnknownOptions,
-  bundleHeader,
   checkFingerprint,
   checkUnknownOptions,
   encodeLabels,
@@ -57,8 +53,9 @@ import {
   resolveUnknown,
   toFeatureMatrix,
 } from './common.js';
+import { type Head, HeadBase, type HeadCommon, bundleHeader } from './head.js';
 import type { PreprocessSpec } from './preprocess.js';
-import type { HeadBundle } from './bundle.js';
+import type { HeadBundle } from './bundle-format.js';
 
 /** The official anchor temperature (defaults.ts PROTOTYPE_TEMPERATURE: a module free of tfjs, as heads must stay). */
 export const DEFAULT_PROTOTYPE_TEMPERATURE = PROTOTYPE_TEMPERATURE;

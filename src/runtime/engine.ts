@@ -27,9 +27,7 @@ import { assignImages } from '../embed/assign.js';
 import { PROTOTYPE_TEMPERATURE } from '../model/prototypes.js';
 import { encoderFingerprint } from '../embed/fingerprint.js';
 import { bundleToBytes, loadHead as loadHeadBundle, type AnyHead } from '../heads/bundle.js';
-import { fitLinearHead } from '../heads/linear.js';
-import { fitCentroidHead } from '../heads/centroid.js';
-import { fitKnnHead } from '../heads/knn.js';
+import { headKind, kindOptions } from '../heads/registry.js';
 import { fitPrototypeLabelHead, prototypeLabelHeadFromNames } from '../heads/prototype-label.js';
 import type { FeatureMatrix, Prediction } from '../heads/common.js';
 import type { Pretrainer } from '../pretrain/pretrainer.js';
@@ -516,12 +514,7 @@ export class MsnEngine implements MsnApi {
     const fp = await this.fingerprint();
     const common = { encoderFingerprint: fp, unknownThreshold: input.unknownThreshold };
     const kind = input.kind ?? 'linear';
-    let head: AnyHead;
-    if (kind === 'linear') head = fitLinearHead(matrix, labels, { ...common, l2: input.l2 });
-    else if (kind === 'centroid') head = fitCentroidHead(matrix, labels, { ...common, temperature: input.temperature });
-    else if (kind === 'knn') head = fitKnnHead(matrix, labels, { ...common, k: input.k, temperature: input.temperature });
-    else throw new MsnConfigError(`kind must be 'linear', 'centroid', 'knn' or 'prototype-label', got ${JSON.stringify(kind)}.`);
-    return this.addHead(head);
+    return this.addHead(headKind(kind).fit(matrix, labels, { ...common, ...kindOptions(kind, input) }));
   }
 
   private addHead(head: AnyHead): string {

@@ -1,5 +1,6 @@
 /**
- * Each check of src/heads/bundle.ts on its own, found by mutation testing
+ * Each check of src/heads/bundle-format.ts and of the version-1 byte reader
+ * (src/heads/bundle-v1.ts; written here by ./v1-writer.ts) on its own, found by mutation testing
  * (docs/TESTING.md, heads: bundle). The older tests only asserted the error
  * kind, and a later check (a head's own shape checks) refused most corrupt
  * bundles too, so a removed check went unnoticed. Here every case breaks one
@@ -9,6 +10,7 @@
 import { describe, expect, it } from 'vitest';
 import { type HeadBundle, bundleFromBytes, bundleToBytes, crc32, loadHead, readBundle, validateBundle } from '../../src/heads/bundle.js';
 import { errOf } from './helpers.js';
+import { writeV1 } from './v1-writer.js';
 
 
 /** A valid linear bundle: 2 classes, 2 features. */
@@ -158,9 +160,9 @@ describe('bundle fields, one rule at a time', () => {
   });
 });
 
-describe('bundle bytes, one rule at a time', () => {
-  it('bundleToBytes writes the magic, the header length and the checksum of everything after byte 16', () => {
-    const bytes = bundleToBytes(linear());
+describe('version-1 bundle bytes, one rule at a time', () => {
+  it('v1 bytes hold the magic, the header length and the checksum of everything after byte 16', () => {
+    const bytes = writeV1(linear());
     expect(new TextDecoder().decode(bytes.subarray(0, 8))).toBe('MSNHEAD1');
     const view = new DataView(bytes.buffer, bytes.byteOffset);
     const h = view.getUint32(8, true);
@@ -181,7 +183,7 @@ describe('bundle bytes, one rule at a time', () => {
     sixteen.set(magicOnly);
     new DataView(sixteen.buffer).setUint32(12, crc32(new Uint8Array(0)), true);
     expect(errOf(() => bundleFromBytes(sixteen))).toMatch(/header is not valid UTF-8 JSON \(/);
-    const good = bundleToBytes(linear());
+    const good = writeV1(linear());
     const flipped = good.slice();
     flipped[good.length - 1] ^= 1;
     expect(errOf(() => bundleFromBytes(flipped))).toMatch(/checksum mismatch: the bytes were truncated or altered after saving\./);
@@ -270,8 +272,11 @@ describe('bundle bytes, one rule at a time', () => {
     expect(empty.arrays.bankLabels.data).toEqual([0, 1]);
   });
 
-  it('decoded arrays are ordinary own entries (enumerable, writable, configurable)', () => {
-    const b = bundleFromBytes(bundleToBytes(linear()));
+  it.each([
+    ['version-1 bytes', writeV1],
+    ['container bytes', bundleToBytes],
+  ])('decoded arrays are ordinary own entries (enumerable, writable, configurable): %s', (_, write) => {
+    const b = bundleFromBytes(write(linear()));
     expect(Object.keys(b.arrays)).toEqual(['weights']);
     expect(JSON.parse(JSON.stringify(b)).arrays.weights).toEqual({ shape: [2, 2], data: [1, 0, 0, 1] });
     b.arrays.weights = { shape: [1], data: [0] };
