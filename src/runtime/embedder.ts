@@ -11,7 +11,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { MsnConfigError, MsnShapeError, MsnValueError } from '../errors.js';
 import type { VitConfig } from '../model/config.js';
-import type { VisionTransformer } from '../model/vit.js';
+import { VisionTransformer } from '../model/vit.js';
+import type { ModelData } from '../io/model-format.js';
 import { embedBatches } from '../embed/embed.js';
 import { assignImages, type PrototypeAssignment } from '../embed/assign.js';
 import { encoderFingerprint } from '../embed/fingerprint.js';
@@ -19,6 +20,7 @@ import { PROTOTYPE_TEMPERATURE } from '../model/prototypes.js';
 import type { AssignOptions, EmbedOptions } from './api.js';
 import { type CheckedPixels, pixelBatch } from './pixels.js';
 import { checkGpuErrors } from './select-backend.js';
+import { preprocessOf } from './model-source.js';
 import { embedPassSize } from './resources.js';
 
 export interface Preprocess {
@@ -45,6 +47,12 @@ export class Embedder {
     this.base = model;
     this.baseProtos = opts.prototypes;
     this.basePreprocess = { mean: [...opts.preprocess.mean], std: [...opts.preprocess.std] };
+  }
+
+  /** An embedder owning a new model built from decoded model data (its preprocessing from its metadata). */
+  static fromModelData(data: ModelData): Embedder {
+    const model = VisionTransformer.create(data.config, { params: data.params, buffers: data.buffers });
+    return new Embedder(model, { prototypes: data.prototypes, preprocess: preprocessOf(data) });
   }
 
   /** The encoder used for inference right now. */
@@ -128,22 +136,28 @@ export class Embedder {
   }
 
   /**
-   * Each image's probabilities over the K prototypes at temperature `tau`
-   * (projection head in eval mode, as the official loss computes the anchor
-   * probabilities): top-k ids and probabilities, the mean, on request all.
+   * MSN's own prediction, which needs no labels: each image's probabilities
+   * over the K learned prototypes (projection head in eval mode, softmax of
+   * cosine similarities at `temperature`, as the official loss computes the
+   * anchor probabilities), reported as the top-k ids and probabilities per
+   * image, the mean assignment, and on request every probability.
    */
-  async assign(src: CheckedPixels, opts: AssignOptions & { topK: number; tau: number }): Promise<PrototypeAssignment> {
+  async assign(src: CheckedPixels, opts: AssignOptions = {}): Promise<PrototypeAssignment> {
     const enc = this.encoder;
     const cfg = enc.cfg;
+    const k = cfg.numPrototypes;
+    const topK = opts.topK ?? Math.min(5, k);
+    if (!Number.isInteger(topK) || topK < 1 || topK > k) throw new MsnValueError(`topK must be an integer from 1 to ${k} (the number of prototypes), got ${String(opts.topK)}.`);
+    const tau = checkTemperature(opts.temperature);
     const owned = this.lent ? undefined : this.baseProtos;
     const size = opts.resize === false ? undefined : cfg.imgSize;
     const requested = checkBatchSize(opts.batchSize);
     if (!this.lent && !owned) throw new MsnConfigError('This model has no prototypes (it was saved without them); load a model or checkpoint that has them.');
     const passSize = this.passSize(src, size, requested);
-    const protos = this.lent?.prototypes ?? tf.tensor2d(owned!, [cfg.numPrototypes, cfg.outputDim]);
+    const protos = this.lent?.prototypes ?? tf.tensor2d(owned!, [k, cfg.outputDim]);
     try {
       const batch = (start: number, n: number) => pixelBatch(src, range(start, n), cfg.inChannels, size);
-      const result = await assignImages(enc, batch, src.shape.count, protos, { ...this.preprocess, tau: opts.tau, topK: opts.topK, full: opts.full, passSize });
+      const result = await assignImages(enc, batch, src.shape.count, protos, { ...this.preprocess, tau, topK, full: opts.full, passSize });
       await checkGpuErrors('assignPrototypes');
       return result;
     } finally {

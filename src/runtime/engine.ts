@@ -3,11 +3,15 @@
  * arrays, numbers, strings, plain objects). It runs in a worker behind the
  * client (see client.ts, worker-host.ts) or in-thread with the same methods.
  *
- * State: one encoder used for inference (loaded, random-init preset, or the
- * target encoder of the pretraining run once pretrain() or loadCheckpoint()
- * was called), the pretraining run (loaded on first use with a dynamic
- * import, so inference-only use never loads training code), and fitted heads
- * by id. dispose() frees every tensor the engine created.
+ * A facade over three parts, each usable on its own:
+ * - Embedder (embedder.ts): the encoder in use, its preprocessing, the passes
+ *   from pixels to features and prototype assignments;
+ * - HeadStore (head-store.ts): fitted heads by id;
+ * - PretrainSession (pretrain-session.ts): the pretraining run, whose code is
+ *   loaded with a dynamic import on first use, so inference-only use never
+ *   loads training code.
+ * What is left here spans the parts: init, the out-of-memory guard (after a
+ * failed allocation every call fails), dispose, capabilities.
  *
  * @example
  * const engine = new MsnEngine();
@@ -17,23 +21,20 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { wasmKernelStatus } from '../kernels/wasm/kernels.js';
-import { MsnConfigError, MsnDisposedError, MsnResourceError, MsnValueError, MsnWorkerError } from '../errors.js';
-import { VisionTransformer } from '../model/vit.js';
+import { MsnConfigError, MsnDisposedError, MsnResourceError, MsnWorkerError } from '../errors.js';
 import type { Prediction } from '../heads/common.js';
-import type { Pretrainer } from '../pretrain/pretrainer.js';
 import type { LoadProgress } from '../io/model-loader.js';
-import { type ModelCache, openModelCache } from '../io/model-cache.js';
 import type { ShippedModelUrls } from '../io/shipped-models.js';
 import type {
   AssignOptions, Capabilities, EmbedOptions, FeatureOrPixels, FitHeadInput, ImageShape, InitOptions, MemoryInfo,
   MsnApi, PixelData, Pixels, PredictOptions, PretrainRunOptions, PretrainSummary, PrototypeAssignment,
 } from './api.js';
-import { preprocessOf, resolveModel } from './model-source.js';
-import { checkPixels } from './pixels.js';
-import { BackendSelection, checkGpuErrors, selectBackend } from './select-backend.js';
+import { loadInitModel } from './model-source.js';
+import { type CheckedPixels, checkPixels } from './pixels.js';
+import { BackendSelection, selectBackend } from './select-backend.js';
 import { asResourceError } from './resources.js';
 import type { WasmFiles } from './backend.js';
-import { Embedder, checkTemperature } from './embedder.js';
+import { Embedder } from './embedder.js';
 import { HeadStore } from './head-store.js';
 import { type CheckpointCallback, type ProgressCallback, PretrainSession } from './pretrain-session.js';
 
@@ -72,12 +73,12 @@ export class MsnEngine implements MsnApi {
         const src = checkPixels(d.pixels, d.shape, d.options);
         return this.guard('Embedding', 'Embed fewer images per call or keep resize on.', () => this.embedding.embed(src, d.options));
       },
-      prototypeProbs: async (d, tau) => (await this.assignChecked(checkPixels(d.pixels, d.shape, d.options), { ...d.options, topK: 1, tau, full: true })).full!,
+      prototypeProbs: async (d, tau) => (await this.assignChecked(checkPixels(d.pixels, d.shape, d.options), { ...d.options, topK: 1, temperature: tau, full: true })).full!,
     });
     this.session = new PretrainSession({
       start: () => ({ encoder: this.embedding.encoder, preprocess: this.embedding.preprocess, prototypes: this.embedding.basePrototypes, seed: this.seed }),
       // After an out-of-memory failure the embedder is gone (release()): nothing to follow or free then.
-      follow: (p) => this.embedder?.follow(p && { encoder: p.state.target, prototypes: p.state.prototypes as tf.Tensor2D, preprocess: { mean: [...p.config.views.mean], std: [...p.config.views.std] } }),
+      follow: (lent) => this.embedder?.follow(lent),
       releaseBase: () => this.embedder?.releaseBase(),
       guard: (f) => this.guard('pretrain()', 'Lower batchSize.', f),
     });
@@ -96,17 +97,8 @@ export class MsnEngine implements MsnApi {
     this.seed = opts.seed ?? 0;
     if (!Number.isInteger(this.seed)) throw new MsnConfigError(`seed must be an integer, got ${String(opts.seed)}.`);
     this.selection = await selectBackend(opts.backend ?? 'auto', { wasmPath: opts.wasmPath ?? this.opts.defaultWasmPath, wasmFiles: this.opts.defaultWasmFiles });
-    const progress = onProgress && ((p: LoadProgress) => {
-      try {
-        void Promise.resolve(onProgress(p)).catch(() => undefined); // a proxied callback returns a promise
-      } catch {
-        // A throwing progress callback must not fail the load.
-      }
-    });
-    const cache = opts.cache !== undefined && opts.cache !== false ? modelCacheFor(opts.cache) : undefined;
-    const { data, source, name, fromCache } = await resolveModel(opts.model, opts.preset, opts.config, this.seed, { shipped: this.opts.shippedModels, onProgress: progress, cache });
-    const model = VisionTransformer.create(data.config, { params: data.params, buffers: data.buffers });
-    this.embedder = new Embedder(model, { prototypes: data.prototypes, preprocess: preprocessOf(data) });
+    const { data, source, name, fromCache } = await loadInitModel(opts, this.seed, this.opts.shippedModels, onProgress);
+    this.embedder = Embedder.fromModelData(data);
     this.loaded = { source, name, fromCache };
     await this.embedder.warmUp();
     return this.describe();
@@ -157,49 +149,25 @@ export class MsnEngine implements MsnApi {
     this.heads.clear();
   }
 
-  /**
-   * Features [count x D] of the images: resized to the model size (unless
-   * `resize: false`), normalised with the model's mean/std, encoded.
-   */
+  /** Features [count x D] of the images (see Embedder.embed). */
   async embed(pixels: Pixels, shape: ImageShape, opts: EmbedOptions = {}): Promise<Float32Array> {
     await this.ready('embed');
     const src = checkPixels(pixels, shape, opts);
     return this.guard('embed()', 'Pass a smaller batchSize, keep resize on, or embed fewer images per call.', () => this.embedding.embed(src, opts));
   }
 
-  /**
-   * MSN's own prediction, which needs no labels: each image's probabilities
-   * over the K learned prototypes at `temperature` (see Embedder.assign),
-   * reported as the top-k ids and probabilities per image, the mean
-   * assignment, and on request every probability.
-   */
+  /** MSN's own prediction, which needs no labels: each image's probabilities over the prototypes (see Embedder.assign). */
   async assignPrototypes(pixels: Pixels, shape: ImageShape, opts: AssignOptions = {}): Promise<PrototypeAssignment> {
     await this.ready('assignPrototypes');
-    const src = checkPixels(pixels, shape, opts);
-    const k = this.embedding.config.numPrototypes;
-    const topK = opts.topK ?? Math.min(5, k);
-    if (!Number.isInteger(topK) || topK < 1 || topK > k) throw new MsnValueError(`topK must be an integer from 1 to ${k} (the number of prototypes), got ${String(opts.topK)}.`);
-    return this.assignChecked(src, { ...opts, topK, tau: checkTemperature(opts.temperature) });
+    return this.assignChecked(checkPixels(pixels, shape, opts), opts);
   }
 
   /** The one guarded path from pixels to prototype probabilities: assignPrototypes() and the inputs of prototype-label heads. */
-  private assignChecked(src: ReturnType<typeof checkPixels>, opts: AssignOptions & { topK: number; tau: number }): Promise<PrototypeAssignment> {
+  private assignChecked(src: CheckedPixels, opts: AssignOptions): Promise<PrototypeAssignment> {
     return this.guard('assignPrototypes()', 'Pass a smaller batchSize or keep resize on.', () => this.embedding.assign(src, opts));
   }
 
-  /**
-   * Runs MSN pretraining on the images. The first call starts a run from the
-   * current encoder's weights (batchSize, totalSteps, ... apply then); later
-   * calls continue it. A call that would run past the run's plan starts a
-   * new segment of its `steps` (short warm-up, its own cosine and EMA ramp;
-   * see Pretrainer.planSteps); without `steps` a call runs to the end of the
-   * plan, or one more plan of the same length when it is done. Afterwards
-   * the run's target encoder is the one embed() uses. Every argument is
-   * checked before anything changes, and a call that fails before its first
-   * step leaves no run behind. Rejects with name 'AbortError' after
-   * abortPretraining() or `signal` (the run stays consistent: save it or
-   * continue later), with MsnDisposedError when dispose() stops it.
-   */
+  /** Runs MSN pretraining on the images (see PretrainSession.pretrain); embed() then uses the run's target encoder. */
   async pretrain(data: PixelData, opts: PretrainRunOptions = {}, onProgress?: ProgressCallback, onCheckpoint?: CheckpointCallback): Promise<PretrainSummary> {
     this.assertAlive('pretrain');
     return this.session.pretrain(() => this.ready('pretrain'), data, opts, onProgress, onCheckpoint);
@@ -212,10 +180,7 @@ export class MsnEngine implements MsnApi {
 
   /** The pretraining run as bytes (tensor container with CRC-32s): resume with loadCheckpoint(). */
   async saveCheckpoint(): Promise<Uint8Array> {
-    await this.ready('saveCheckpoint');
-    const bytes = await this.session.saveCheckpoint();
-    await checkGpuErrors('saveCheckpoint');
-    return bytes;
+    return this.ready('saveCheckpoint').then(() => this.session.saveCheckpoint());
   }
 
   /** Replaces the model and the run with a checkpoint's (exact resume). */
@@ -225,32 +190,24 @@ export class MsnEngine implements MsnApi {
     return this.describe();
   }
 
-  /**
-   * Fits a head on features (or on images, embedded first); returns its id.
-   * kind 'prototype-label' takes prototype assignments (or images, assigned
-   * first), or `prototypeLabels` instead of examples.
-   */
+  /** Fits a head on features or images; returns its id (see HeadStore.fit). */
   async fitHead(input: FitHeadInput): Promise<string> {
-    await this.ready('fitHead');
-    return this.heads.fit(input);
+    return this.ready('fitHead').then(() => this.heads.fit(input));
   }
 
   /** Class probabilities and labels for features or images. */
   async predict(headId: string, input: FeatureOrPixels, opts: PredictOptions = {}): Promise<Prediction> {
-    await this.ready('predict');
-    return this.heads.predict(headId, input, opts);
+    return this.ready('predict').then(() => this.heads.predict(headId, input, opts));
   }
 
   /** The head as bytes (versioned bundle with a checksum and the encoder fingerprint). */
   async saveHead(headId: string): Promise<Uint8Array> {
-    await this.ready('saveHead');
-    return this.heads.save(headId);
+    return this.ready('saveHead').then(() => this.heads.save(headId));
   }
 
   /** Loads a head saved by saveHead(); MsnConfigError if it was fitted on another encoder. */
   async loadHead(bytes: Uint8Array): Promise<string> {
-    await this.ready('loadHead');
-    return this.heads.load(bytes);
+    return this.ready('loadHead').then(() => this.heads.load(bytes));
   }
 
   async deleteHead(headId: string): Promise<void> {
@@ -266,7 +223,7 @@ export class MsnEngine implements MsnApi {
 
   private async describe(): Promise<Capabilities> {
     const sel = this.selection!;
-    const p: Pretrainer | undefined = this.session.pretrainer;
+    const p = this.session.pretrainer;
     const source = this.session.origin ?? this.loaded.source;
     const { name, fromCache } = this.loaded;
     return {
@@ -320,13 +277,4 @@ export class MsnEngine implements MsnApi {
 
 export function createEngine(opts: EngineOptions = {}): MsnEngine {
   return new MsnEngine(opts);
-}
-
-/** The `cache` init option: IndexedDB where it exists (browsers, their workers); nothing elsewhere. */
-function modelCacheFor(option: boolean | string): ModelCache | undefined {
-  if (typeof option !== 'boolean' && (typeof option !== 'string' || option === '')) {
-    throw new MsnConfigError(`cache must be true, false or a database name, got ${JSON.stringify(option)}.`);
-  }
-  if (!(globalThis as { indexedDB?: unknown }).indexedDB) return undefined;
-  return openModelCache(typeof option === 'string' ? { dbName: option } : {});
 }

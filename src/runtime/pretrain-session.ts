@@ -11,14 +11,15 @@
  * started from is kept until that step; a call that fails before it undoes
  * the run (unadopt) and the engine is back where it was.
  */
+import type * as tf from '@tensorflow/tfjs-core';
 import { MsnConfigError, MsnDisposedError, MsnValueError } from '../errors.js';
 import type { VisionTransformer } from '../model/vit.js';
 import { initPrototypes } from '../model/params.js';
 import type { Pretrainer } from '../pretrain/pretrainer.js';
 import type { PixelData, PretrainProgress, PretrainRunOptions, PretrainSummary } from './api.js';
-import type { Preprocess } from './embedder.js';
+import type { LentEncoder, Preprocess } from './embedder.js';
 import { checkPixels, pretrainPixels } from './pixels.js';
-import { withGpuCheck } from './select-backend.js';
+import { checkGpuErrors, withGpuCheck } from './select-backend.js';
 import { checkTrainBatch } from './resources.js';
 
 /** Options that set up a new run (rejected when a run exists). */
@@ -31,8 +32,8 @@ export type RunOrigin = 'pretrained' | 'checkpoint';
 export interface SessionHost {
   /** Where a new run starts: the encoder in use, its preprocessing, its prototypes (absent: seeded init) and the default seed. */
   start(): { encoder: VisionTransformer; preprocess: Preprocess; prototypes?: Float32Array; seed: number };
-  /** `run`'s target encoder is now the one in use (undefined: none, the base model is back); called after every step run too. */
-  follow(run: Pretrainer | undefined): void;
+  /** The run's target encoder is now the one in use (undefined: none, the base model is back); called after every call that ran steps too. */
+  follow(lent: LentEncoder | undefined): void;
   /** Nothing goes back to the base model any more: free it. */
   releaseBase(): void;
   /** Runs a training call (the engine turns out-of-memory failures into MsnResourceError there). */
@@ -62,9 +63,18 @@ export class PretrainSession {
   }
 
   /**
-   * Runs MSN pretraining on the images (see MsnEngine.pretrain). `ready` is
-   * awaited after the call is registered, so an abort() right after this
-   * call finds it.
+   * Runs MSN pretraining on the images. The first call starts a run from the
+   * current encoder's weights (batchSize, totalSteps, ... apply then); later
+   * calls continue it. A call that would run past the run's plan starts a
+   * new segment of its `steps` (short warm-up, its own cosine and EMA ramp;
+   * see Pretrainer.planSteps); without `steps` a call runs to the end of the
+   * plan, or one more plan of the same length when it is done. Afterwards
+   * the run's target encoder is the one in use. Every argument is checked
+   * before anything changes, and a call that fails before its first step
+   * leaves no run behind. Rejects with name 'AbortError' after abort() or
+   * `signal` (the run stays consistent: save it or continue later), with
+   * MsnDisposedError when stop() ends it. `ready` is awaited after the call
+   * is registered, so an abort() sent right after this call finds it.
    */
   async pretrain(
     ready: () => Promise<void>,
@@ -127,7 +137,7 @@ export class PretrainSession {
       outer?.removeEventListener('abort', onOuterAbort);
       // Once the run took a step, the model it started from is no longer needed.
       if (this.run && this.run.step > 0) this.host.releaseBase();
-      this.host.follow(this.run); // the target encoder moved
+      this.follow(); // the target encoder moved
       this.active = undefined;
       resolveDone();
     }
@@ -159,15 +169,21 @@ export class PretrainSession {
   private adopt(p: Pretrainer, origin: RunOrigin): void {
     this.run = p;
     this.runOrigin = origin;
-    this.host.follow(p);
+    this.follow();
   }
 
   /** Undoes adopt(): back to the base model, the source it had. */
   private unadopt(p: Pretrainer): void {
     this.run = undefined;
     this.runOrigin = undefined;
-    this.host.follow(undefined);
+    this.follow();
     p.dispose();
+  }
+
+  /** Tells the host which encoder is in use: the run's target, or none. */
+  private follow(): void {
+    const p = this.run;
+    this.host.follow(p && { encoder: p.state.target, prototypes: p.state.prototypes as tf.Tensor2D, preprocess: { mean: [...p.config.views.mean], std: [...p.config.views.std] } });
   }
 
   /** Stops a running pretrain() at the next step boundary. */
@@ -179,7 +195,9 @@ export class PretrainSession {
   async saveCheckpoint(): Promise<Uint8Array> {
     if (!this.run) throw new MsnValueError('There is no pretraining run to save: call pretrain() or loadCheckpoint() first.');
     const { checkpointToBytes } = await import('../pretrain/checkpoint.js');
-    return checkpointToBytes(await this.run.readCheckpoint());
+    const bytes = checkpointToBytes(await this.run.readCheckpoint());
+    await checkGpuErrors('saveCheckpoint');
+    return bytes;
   }
 
   /** Replaces the base model and the run with a checkpoint's (exact resume). */
