@@ -8,7 +8,7 @@
  * Everything is plain typed arrays, so `dispose()` only drops references; it
  * exists so callers can treat this like the tensor-holding parts of msn-web.
  */
-import { MsnConfigError, MsnValueError } from '../errors.js';
+import { MsnConfigError, MsnDisposedError, MsnValueError } from '../errors.js';
 import {
   type AnyHead,
   type HeadBundle,
@@ -248,7 +248,7 @@ export class FewShotClassifier {
   }
 
   private checkAlive(): void {
-    if (this.disposed) throw new MsnConfigError('This FewShotClassifier was disposed.');
+    if (this.disposed) throw new MsnDisposedError('This FewShotClassifier was disposed.');
   }
 }
 
