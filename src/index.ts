@@ -29,7 +29,7 @@ export { embedImages, batchPrototypeProbs } from './embed/embed.js';
 export { assignImages } from './embed/assign.js';
 export { groupByPrototype } from './embed/groups.js';
 export type { Grouping, PrototypeGroup, PrototypeUsage } from './embed/groups.js';
-export type { EmbedOptions, IndexedImages } from './embed/embed.js';
+export type { EmbedImagesOptions, IndexedImages } from './embed/embed.js';
 export { encoderFingerprint } from './embed/fingerprint.js';
 export * from './heads/index.js';
 export { evaluateFewShot, sampleShots } from './eval/fewshot.js';

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { VisionTransformer } from '../model/vit.js';
-import { batchPrototypeProbs } from './embed.js';
+import { batchPrototypeProbs, forEachPass } from './embed.js';
 
 /** MSN's soft assignment of each image to the learned prototypes (plain data). */
 export interface PrototypeAssignment {
@@ -47,21 +47,8 @@ export async function assignImages(
   const probs = new Float32Array(count * topK);
   const sums = new Float64Array(k);
   const full = opts.full ? new Float32Array(count * k) : undefined;
-  for (let start = 0; start < count; start += opts.passSize) {
-    const n = Math.min(opts.passSize, count - start);
-    const raw = batch(start, n);
-    let p: tf.Tensor2D;
-    try {
-      p = batchPrototypeProbs(model, raw, prototypes, { mean: opts.mean, std: opts.std, tau: opts.tau, checkFinite: false });
-    } finally {
-      raw.dispose();
-    }
-    let rows: Float32Array;
-    try {
-      rows = (await p.data()) as Float32Array; // async: no GPU stall on webgpu
-    } finally {
-      p.dispose();
-    }
+  const compute = (raw: tf.Tensor4D) => batchPrototypeProbs(model, raw, prototypes, { mean: opts.mean, std: opts.std, tau: opts.tau, checkFinite: false });
+  await forEachPass(count, opts.passSize, batch, compute, (rows, start, n) => {
     full?.set(rows, start * k);
     for (let r = 0; r < n; r++) {
       const row = rows.subarray(r * k, (r + 1) * k);
@@ -72,7 +59,7 @@ export async function assignImages(
         probs[(start + r) * topK + t] = row[order[t]];
       }
     }
-  }
+  });
   const meanProbs = Float32Array.from(sums, (v) => v / count);
   return { count, numPrototypes: k, topK, ids, probs, meanProbs, ...(full ? { full } : {}) };
 }

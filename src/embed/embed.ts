@@ -15,7 +15,8 @@ export interface IndexedImages {
   batch(indices: Int32Array, outChannels: number): tf.Tensor4D;
 }
 
-export interface EmbedOptions {
+/** embedImages()' options (the client's embed() takes EmbedOptions from runtime/api.ts). */
+export interface EmbedImagesOptions {
   /** Per-channel normalisation used in pretraining (stored with the model). */
   mean: number[];
   std: number[];
@@ -34,7 +35,7 @@ export interface EmbedOptions {
 export function batchFeatures(
   model: VisionTransformer,
   raw: tf.Tensor4D,
-  opts: Omit<EmbedOptions, 'batchSize'>,
+  opts: Omit<EmbedImagesOptions, 'batchSize'>,
   checkFinite?: boolean,
 ): tf.Tensor2D {
   return tf.tidy(() => {
@@ -65,31 +66,71 @@ export function batchPrototypeProbs(
 }
 
 /**
- * Features [indices.length x D] for the given images (all of them by
- * default), read asynchronously batch by batch (every backend, WebGPU too).
+ * The pass loop every batched read shares (features here, prototype
+ * probabilities in assign.ts): images `start..start+n-1` from `batch`, a
+ * [n, X] result from `compute` (inside its own tf.tidy), read back
+ * asynchronously (no GPU stall on WebGPU) and handed to `take` as rows.
+ * Every tensor is disposed, also when a step throws.
  */
-export async function embedImages(model: VisionTransformer, images: IndexedImages, opts: EmbedOptions, indices?: Int32Array): Promise<Float32Array> {
-  const idx = indices ?? Int32Array.from({ length: images.count }, (_, i) => i);
-  const d = model.cfg.embedDim;
-  const out = new Float32Array(idx.length * d);
-  const bs = opts.batchSize ?? 256;
-  if (opts.mean.length !== model.cfg.inChannels || opts.std.length !== model.cfg.inChannels) {
-    throw new MsnShapeError(`mean/std need ${model.cfg.inChannels} entries for this model.`);
-  }
-  for (let start = 0; start < idx.length; start += bs) {
-    const part = idx.subarray(start, Math.min(idx.length, start + bs));
-    const raw = images.batch(part, model.cfg.inChannels);
-    let feats: tf.Tensor2D;
+export async function forEachPass(
+  count: number,
+  passSize: number,
+  batch: (start: number, n: number) => tf.Tensor4D,
+  compute: (raw: tf.Tensor4D) => tf.Tensor2D,
+  take: (rows: Float32Array, start: number, n: number) => void,
+): Promise<void> {
+  for (let start = 0; start < count; start += passSize) {
+    const n = Math.min(passSize, count - start);
+    const raw = batch(start, n);
+    let out: tf.Tensor2D;
     try {
-      feats = batchFeatures(model, raw, opts);
+      out = compute(raw);
     } finally {
       raw.dispose();
     }
+    let rows: Float32Array;
     try {
-      out.set(await feats.data(), start * d);
+      rows = (await out.data()) as Float32Array;
     } finally {
-      feats.dispose();
+      out.dispose();
     }
+    take(rows, start, n);
   }
+}
+
+/** What the one embedding loop needs beside the images: normalisation, the feature, the pass size. */
+export interface EmbedPassOptions extends Omit<EmbedImagesOptions, 'batchSize'> {
+  /** Images per forward pass. */
+  passSize: number;
+  /** As in VisionTransformer.encode (the engine checked its pixels already, so it passes false). */
+  checkFinite?: boolean;
+}
+
+/**
+ * The one embedding loop: features [count x D] of images fetched pass by
+ * pass with `batch(start, n)` (embedImages() and the engine's embedder).
+ */
+export async function embedBatches(
+  model: VisionTransformer,
+  batch: (start: number, n: number) => tf.Tensor4D,
+  count: number,
+  opts: EmbedPassOptions,
+): Promise<Float32Array> {
+  const d = model.cfg.embedDim;
+  const out = new Float32Array(count * d);
+  await forEachPass(count, opts.passSize, batch, (raw) => batchFeatures(model, raw, opts, opts.checkFinite), (rows, start) => out.set(rows, start * d));
   return out;
+}
+
+/**
+ * Features [indices.length x D] for the given images (all of them by
+ * default), read asynchronously batch by batch (every backend, WebGPU too).
+ */
+export async function embedImages(model: VisionTransformer, images: IndexedImages, opts: EmbedImagesOptions, indices?: Int32Array): Promise<Float32Array> {
+  const idx = indices ?? Int32Array.from({ length: images.count }, (_, i) => i);
+  if (opts.mean.length !== model.cfg.inChannels || opts.std.length !== model.cfg.inChannels) {
+    throw new MsnShapeError(`mean/std need ${model.cfg.inChannels} entries for this model.`);
+  }
+  const batch = (start: number, n: number) => images.batch(idx.subarray(start, start + n), model.cfg.inChannels);
+  return embedBatches(model, batch, idx.length, { ...opts, passSize: opts.batchSize ?? 256 });
 }

@@ -8,7 +8,7 @@
  * Everything is plain typed arrays, so `dispose()` only drops references; it
  * exists so callers can treat this like the tensor-holding parts of msn-web.
  */
-import { MsnConfigError, MsnValueError } from '../errors.js';
+import { MsnConfigError, MsnDisposedError, MsnValueError } from '../errors.js';
 import { type HeadBundle, type LoadHeadOptions, checkBundleFingerprint, loadHead, readBundle } from './bundle.js';
 import type { CentroidHeadOptions } from './centroid.js';
 import {
@@ -226,7 +226,7 @@ export class FewShotClassifier {
   }
 
   private checkAlive(): void {
-    if (this.disposed) throw new MsnConfigError('This FewShotClassifier was disposed.');
+    if (this.disposed) throw new MsnDisposedError('This FewShotClassifier was disposed.');
   }
 }
 

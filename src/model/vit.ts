@@ -6,7 +6,7 @@
  * T tokens (N + 1 with CLS, fewer when masked), D width, h heads, hd = D / h.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { MsnShapeError } from '../errors.js';
+import { MsnDisposedError, MsnShapeError } from '../errors.js';
 import { LAYER_NORM_EPS, VitConfig, baseGrid, validateConfig } from './config.js';
 import { attention, batchNorm, gelu, layerNorm, linear } from './layers.js';
 import { NamedArrays, bufferSpecs, initWeights, paramSpecs, toVariables } from './params.js';
@@ -217,7 +217,7 @@ export class VisionTransformer {
   }
 
   private assertAlive(): void {
-    if (this.disposed) throw new MsnShapeError('This model has been disposed; create a new one.');
+    if (this.disposed) throw new MsnDisposedError('This model has been disposed; create a new one.');
   }
 }
 

@@ -8,7 +8,7 @@
  * optimizer moments and the counters; N steps + save + load + M steps equals
  * N + M steps on the same backend.
  */
-import { MsnAbortError, MsnNumericalError, MsnShapeError, MsnValueError } from '../errors.js';
+import { MsnAbortError, MsnDisposedError, MsnNumericalError, MsnShapeError, MsnValueError } from '../errors.js';
 import { ReplicaGroup } from '../train/all-reduce.js';
 import { makeSchedules, Schedules } from '../train/schedules.js';
 import { createTrainState, disposeTrainState } from '../train/state.js';
@@ -367,7 +367,7 @@ export class Pretrainer {
   }
 
   private assertAlive(): void {
-    if (this.disposed) throw new MsnValueError('This pretrainer has been disposed; create a new one or load a checkpoint.');
+    if (this.disposed) throw new MsnDisposedError('This pretrainer has been disposed; create a new one or load a checkpoint.');
   }
 }
 

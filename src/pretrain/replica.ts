@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as Comlink from 'comlink';
-import { MsnValueError } from '../errors.js';
+import { MsnDisposedError, MsnValueError } from '../errors.js';
 import { CoreBackend, useBackend } from '../runtime/backend.js';
 import { SharedAllReduce } from '../train/all-reduce.js';
 import { NamedArrays } from '../util/readback.js';
@@ -39,6 +39,7 @@ export class Replica {
   private pretrainer: Pretrainer | undefined;
   private group: SharedAllReduce | undefined;
   private dataset: ImageDataset | undefined;
+  private disposed = false;
 
   /** Builds the state; returns the number of values a step reduces (loss terms and every gradient). */
   async init(init: ReplicaInit, backend: CoreBackend): Promise<{ reduceLength: number; status: ReplicaStatus }> {
@@ -106,6 +107,7 @@ export class Replica {
   }
 
   dispose(): void {
+    this.disposed = true;
     this.pretrainer?.dispose();
     this.pretrainer = undefined;
   }
@@ -116,7 +118,8 @@ export class Replica {
   }
 
   private live(): Pretrainer {
-    if (!this.pretrainer) throw new MsnValueError('The replica was not initialised or was disposed.');
+    if (this.disposed) throw new MsnDisposedError('The replica was disposed.');
+    if (!this.pretrainer) throw new MsnValueError('The replica was not initialised.');
     return this.pretrainer;
   }
 }

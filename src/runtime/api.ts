@@ -227,7 +227,9 @@ export interface MemoryInfo {
 
 /**
  * The engine's methods as the client calls them. In a worker every result is
- * a promise; the in-thread engine implements the same signatures.
+ * a promise; the in-thread engine implements the same signatures. MsnClient's
+ * type is derived from this one (client.ts), so a method added here must be
+ * added to the client too.
  */
 export interface MsnApi {
   /** `onProgress`: bytes of the model's shards loaded so far (model files and URLs only). */
@@ -254,5 +256,6 @@ export interface MsnApi {
   memory(): Promise<MemoryInfo>;
   /** Health check and transport timing: resolves with the byte length of `data` as the engine received it. */
   ping(data?: ArrayBufferView): Promise<number>;
+  /** Frees every tensor (the client also terminates the worker); pending and later calls reject with MsnDisposedError. */
   dispose(): Promise<void>;
 }

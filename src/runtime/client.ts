@@ -19,7 +19,7 @@ import * as Comlink from 'comlink';
 import { MsnAbortError, MsnConfigError, MsnDisposedError, MsnWorkerError } from '../errors.js';
 import type {
   AssignOptions, BackendName, Capabilities, EmbedOptions, FeatureOrPixels, FitHeadInput, ImageShape, InitOptions, LoadProgress, MemoryInfo, MsnApi,
-  PixelData, Pixels, Prediction, PredictOptions, PretrainProgress, PretrainRunOptions, PretrainSummary, PrototypeAssignment,
+  PixelData, Pixels, Prediction, PredictOptions, PretrainRunOptions, PretrainSummary, PrototypeAssignment,
 } from './api.js';
 import { type Grouping, groupByPrototype } from '../embed/groups.js';
 import { registerErrorTransfer, transferable } from './rpc.js';
@@ -59,49 +59,69 @@ export interface TransferOption {
   transfer?: boolean;
 }
 
+/** pretrain()'s engine arguments, whose callbacks the client takes as options. */
+type PretrainArgs = Parameters<MsnApi['pretrain']>;
+
 export interface ClientPretrainOptions extends Omit<PretrainRunOptions, 'signal'>, TransferOption {
   /** Aborting rejects pretrain() with name 'AbortError' at the next step; the run stays usable. */
   signal?: AbortSignal;
   /** Called after every iteration (errors it throws are ignored). */
-  onProgress?: (p: PretrainProgress) => void;
+  onProgress?: PretrainArgs[2];
   /** Called with checkpoint bytes every `checkpointEvery` steps and at the end. */
-  onCheckpoint?: (bytes: Uint8Array, step: number) => void | Promise<void>;
+  onCheckpoint?: PretrainArgs[3];
 }
 
+/*
+ * The client's type is derived from the engine contract (MsnApi), so the two
+ * cannot drift: a method added to MsnApi is a client method too, and the
+ * Client class below fails to compile until it implements it.
+ */
+
+/** Engine methods the client offers in another form: init (createMsn calls it), abortPretraining (pretrain's `signal`), pretrain and ping (below). */
+type ReshapedMethods = 'init' | 'abortPretraining' | 'pretrain' | 'ping';
+
+/** The methods that send pixels, and the argument that gets the transfer option. */
+interface PixelArgument {
+  embed: 2;
+  assignPrototypes: 2;
+  fitHead: 0;
+  predict: 1;
+}
+
+/** Arguments `A` with TransferOption added to argument `I`. */
+type WithTransferAt<A extends unknown[], I extends number> = { [K in keyof A]: K extends `${I}` ? A[K] & TransferOption : A[K] };
+
+/** MsnApi's methods as the client has them: the same arguments and results, plus `transfer` where pixels are sent. */
+export type ClientMethods = {
+  [M in Exclude<keyof MsnApi, ReshapedMethods>]: M extends keyof PixelArgument
+    ? (...args: WithTransferAt<Parameters<MsnApi[M]>, PixelArgument[M]>) => ReturnType<MsnApi[M]>
+    : MsnApi[M];
+};
+
 /** The client: every method is async and takes/returns plain data. */
-export interface MsnClient {
+export interface MsnClient extends ClientMethods {
   /** Where the engine runs. */
   readonly host: Capabilities['host'];
   /** The backend chosen at creation. */
   readonly backend: BackendName;
   /** The underlying Worker (browser) or worker_threads Worker (Node); undefined in-thread. Terminate it only via dispose(). */
   readonly worker: unknown;
-  embed(pixels: Pixels, shape: ImageShape, opts?: EmbedOptions & TransferOption): Promise<Float32Array>;
-  /** MSN's own prediction: each image's top-k prototypes with probabilities (no labels needed). */
-  assignPrototypes(pixels: Pixels, shape: ImageShape, opts?: AssignOptions & TransferOption): Promise<PrototypeAssignment>;
   /** Images grouped by their most likely prototype, typical images first, with the prototype usage. */
   groupImages(pixels: Pixels, shape: ImageShape, opts?: AssignOptions & TransferOption & { typical?: number }): Promise<Grouping>;
-  pretrain(data: PixelData, opts?: ClientPretrainOptions): Promise<PretrainSummary>;
-  saveCheckpoint(): Promise<Uint8Array>;
-  loadCheckpoint(bytes: Uint8Array): Promise<Capabilities>;
-  fitHead(input: FitHeadInput & TransferOption): Promise<string>;
-  predict(headId: string, input: FeatureOrPixels & TransferOption, opts?: PredictOptions): Promise<Prediction>;
-  saveHead(headId: string): Promise<Uint8Array>;
-  loadHead(bytes: Uint8Array): Promise<string>;
-  deleteHead(headId: string): Promise<void>;
-  capabilities(): Promise<Capabilities>;
-  memory(): Promise<MemoryInfo>;
+  /** MsnApi.pretrain with the callbacks, an AbortSignal and `transfer` as options. */
+  pretrain(data: PretrainArgs[0], opts?: ClientPretrainOptions): ReturnType<MsnApi['pretrain']>;
   /**
    * Health check: resolves with the byte length the engine received. A
    * Float32Array/Uint8Array is transferred unless `transfer: false`.
    */
-  ping(data?: Float32Array | Uint8Array, opts?: TransferOption): Promise<number>;
-  /** Frees every tensor and terminates the worker; pending calls reject with MsnDisposedError. */
-  dispose(): Promise<void>;
+  ping(data?: Float32Array | Uint8Array, opts?: TransferOption): ReturnType<MsnApi['ping']>;
 }
 
+/** The engine as a transport reaches it: comlink's view of it in a worker, the engine itself in-thread. */
+export type EngineHandle = Comlink.Remote<MsnApi> | MsnApi;
+
 export interface Transport {
-  api: MsnApi;
+  api: EngineHandle;
   host: Capabilities['host'];
   worker: unknown;
   remote: boolean;
@@ -131,7 +151,7 @@ async function browserTransport(url: string | URL | undefined): Promise<Transpor
     death?.(new MsnWorkerError(`The msn-web worker crashed or failed to load (${what}). Create a new client.`));
   });
   return {
-    api: Comlink.wrap<MsnApi>(w) as unknown as MsnApi,
+    api: Comlink.wrap<MsnApi>(w),
     host: 'browser-worker',
     worker: w,
     remote: true,

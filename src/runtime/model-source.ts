@@ -9,9 +9,9 @@ import { VitConfig, getPreset, validateConfig } from '../model/config.js';
 import { initPrototypes, initWeights } from '../model/params.js';
 import type { ModelData } from '../io/model-format.js';
 import { type LoadProgress, loadModel } from '../io/model-loader.js';
-import type { ModelCache } from '../io/model-cache.js';
+import { type ModelCache, openModelCache } from '../io/model-cache.js';
 import { SHIPPED_MODELS, isShippedModelName, type ShippedModelUrls } from '../io/shipped-models.js';
-import type { Capabilities, ModelInput } from './api.js';
+import type { Capabilities, InitOptions, ModelInput } from './api.js';
 
 type ModelSource = Capabilities['model']['source'];
 
@@ -93,4 +93,35 @@ export async function resolveModel(
   throw new MsnConfigError(
     "model must be a shipped model's name ('msn-mnist-micro'), a URL or folder path, { manifest, shards }, or ModelData { config, params, buffers, meta }.",
   );
+}
+
+/** The `cache` init option: IndexedDB where it exists (browsers, their workers); nothing elsewhere. */
+function modelCacheFor(option: boolean | string): ModelCache | undefined {
+  if (typeof option !== 'boolean' && (typeof option !== 'string' || option === '')) {
+    throw new MsnConfigError(`cache must be true, false or a database name, got ${JSON.stringify(option)}.`);
+  }
+  if (!(globalThis as { indexedDB?: unknown }).indexedDB) return undefined;
+  return openModelCache(typeof option === 'string' ? { dbName: option } : {});
+}
+
+/**
+ * init()'s model from its options: through the model cache when `cache` asks
+ * for one, reporting progress to `onProgress`, whose failures (also a
+ * proxied callback's rejected promise) never fail the load.
+ */
+export function loadInitModel(
+  opts: InitOptions,
+  seed: number,
+  shipped: Record<string, ShippedModelUrls> | undefined,
+  onProgress?: (p: LoadProgress) => void,
+): ReturnType<typeof resolveModel> {
+  const progress = onProgress && ((p: LoadProgress) => {
+    try {
+      void Promise.resolve(onProgress(p)).catch(() => undefined);
+    } catch {
+      // A throwing progress callback must not fail the load.
+    }
+  });
+  const cache = opts.cache !== undefined && opts.cache !== false ? modelCacheFor(opts.cache) : undefined;
+  return resolveModel(opts.model, opts.preset, opts.config, seed, { shipped, onProgress: progress, cache });
 }

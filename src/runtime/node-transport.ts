@@ -24,7 +24,7 @@ export async function nodeTransport(url: string | URL | undefined, options: Node
     death?.(new MsnWorkerError(`The msn-web worker exited with code ${code}${why}. Pending calls were cancelled; create a new client.`));
   });
   return {
-    api: Comlink.wrap<MsnApi>(nodeEndpoint(w as unknown as Parameters<typeof nodeEndpoint>[0])) as unknown as MsnApi,
+    api: Comlink.wrap<MsnApi>(nodeEndpoint(w as unknown as Parameters<typeof nodeEndpoint>[0])),
     host: 'node-worker',
     worker: w,
     remote: true,

@@ -95,6 +95,6 @@ describe('few-shot classifier errors', () => {
     const copy = FewShotClassifier.import(clf.export());
     expect(copy.predict(d.test).labels).toEqual(p.labels);
     clf.dispose();
-    expect(errorName(() => clf.predict(d.test))).toBe('MsnConfigError');
+    expect(errorName(() => clf.predict(d.test))).toBe('MsnDisposedError');
   });
 });

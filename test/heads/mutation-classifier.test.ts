@@ -104,7 +104,7 @@ describe('FewShotClassifier bookkeeping', () => {
     const clf = filled();
     clf.dispose();
     for (const call of [() => clf.labels(), () => clf.fit(), () => clf.addExamples('a', [row(1, 0, 0)])]) {
-      expect(errOf(call)).toBe('MsnConfigError: This FewShotClassifier was disposed.');
+      expect(errOf(call)).toBe('MsnDisposedError: This FewShotClassifier was disposed.');
     }
   });
 });

@@ -62,7 +62,7 @@ describe('input validation', () => {
     throwsNamed(() => m.setWeights(w), 'MsnShapeError', /blocks\.0\.attn\.qkv\.weight.*expected shape \[16,48\]/);
     const gone = VisionTransformer.create(CFG, { seed: 0 });
     gone.dispose();
-    throwsNamed(() => gone.encode(tf.zeros([1, 28, 28, 3]) as tf.Tensor4D), 'MsnShapeError', /disposed/);
+    throwsNamed(() => gone.encode(tf.zeros([1, 28, 28, 3]) as tf.Tensor4D), 'MsnDisposedError', /disposed/);
   });
 
   it('configs, presets, loss shapes and schedules', () => {
