@@ -4,24 +4,24 @@
  * default pretraining run, the views, the shipped model's recipe, the
  * default preset, the input normalisation and the seed rules.
  *
- * This module sits at the bottom of the layering: it imports types only, so
- * inference code, training code and the heads can all read it without
- * pulling in anything else. The old homes (OFFICIAL_LOSS in train/loss.ts,
+ * This module sits at the bottom of the layering: it imports nothing, not
+ * even types (a type import from a module that reads these values would be
+ * an import cycle; test/unit/import-graph.test.ts), so inference code,
+ * training code and the heads can all read it without pulling in anything
+ * else. The values keep their literal types; each is checked against its
+ * option type where its home module takes it (e.g. OFFICIAL_LOSS as
+ * MsnLossOptions in train/loss.ts, MNIST_MICRO_RECIPE as PretrainOptions in
+ * pretrain/recipes.ts). The old homes (OFFICIAL_LOSS in train/loss.ts,
  * officialSchedule in train/schedules.ts, DEFAULT_PREPROCESS in
  * runtime/model-source.ts, officialViews in pretrain/views.ts, mnistMicro in
  * pretrain/recipes.ts ...) re-export or derive their values from here.
  */
-import type { VitConfig } from './model/config.js';
-import type { PretrainOptions } from './pretrain/config.js';
-import type { ViewConfig } from './pretrain/views.js';
-import type { MsnLossOptions } from './train/loss.js';
-import type { ScheduleRamps } from './train/schedules.js';
 
 /** A value no one can change: every nested object and array is read-only, to the type checker and at run time. */
 export type Frozen<T> = T extends object ? { readonly [K in keyof T]: Frozen<T[K]> } : T;
 
 /** Object.freeze all the way down (Object.freeze alone leaves nested objects writable). */
-function deepFreeze<T>(value: T): Frozen<T> {
+function deepFreeze<const T>(value: T): Frozen<T> {
   if (typeof value === 'object' && value !== null) {
     for (const v of Object.values(value)) deepFreeze(v);
     Object.freeze(value);
@@ -37,15 +37,15 @@ export function thaw<T>(value: Frozen<T>): T {
 // --- the official hyperparameters --------------------------------------------
 
 /** The MSN loss of the official config: tau 0.1, T 0.25, 3 Sinkhorn iterations, ME-MAX weight 1, entropy weight 0. */
-export const OFFICIAL_LOSS: Frozen<MsnLossOptions> = deepFreeze({
+export const OFFICIAL_LOSS = deepFreeze({
   tau: 0.1, sharpenT: 0.25, sinkhornIters: 3, memaxWeight: 1, entWeight: 0,
 });
 
 /** The temperature of MSN's own prediction (prototype probabilities): the loss's anchor temperature. */
-export const PROTOTYPE_TEMPERATURE = OFFICIAL_LOSS.tau;
+export const PROTOTYPE_TEMPERATURE: number = OFFICIAL_LOSS.tau;
 
 /** The official schedule values: lr 2e-4 -> 1e-3 -> 1e-6, weight decay 0.04 -> 0.4, EMA 0.996 -> 1, sharpening 0.25 throughout. */
-export const OFFICIAL_SCHEDULE: Frozen<ScheduleRamps> = deepFreeze({
+export const OFFICIAL_SCHEDULE = deepFreeze({
   lr: { start: 2e-4, ref: 1e-3, final: 1e-6 },
   weightDecay: { start: 0.04, final: 0.4 },
   ema: { start: 0.996, end: 1.0 },
@@ -84,7 +84,7 @@ export function prototypeSeed(seed: number): number {
 // --- views -------------------------------------------------------------------
 
 /** The official views for 224 px (ViT-S/16 config): 1 masked random view, 10 focal views of 96 px. */
-export const OFFICIAL_VIEWS: Frozen<ViewConfig> = deepFreeze({
+export const OFFICIAL_VIEWS = deepFreeze({
   randViews: 1, focalViews: 10, focalSize: 96, maskRatio: 0.15,
   globalCrop: { scale: [0.3, 1.0], ratio: [3 / 4, 4 / 3], flipProb: 0.5 },
   focalCrop: { scale: [0.05, 0.3], ratio: [3 / 4, 4 / 3], flipProb: 0.5 },
@@ -127,7 +127,7 @@ export const SEGMENT_WARMUP_FRACTION = 0.1;
  * this object; a test keeps them equal). The reasons for each value are at
  * pretrain/recipes.ts mnistMicro.
  */
-export const MNIST_MICRO_RECIPE: Frozen<PretrainOptions & { model: VitConfig }> = deepFreeze({
+export const MNIST_MICRO_RECIPE = deepFreeze({
   model: {
     imgSize: 28, patchSize: 7, inChannels: 3, embedDim: 96, depth: 4, numHeads: 4, mlpRatio: 4,
     hiddenDim: 256, outputDim: 64, numPrototypes: 64,

@@ -12,7 +12,7 @@
  * caller runs outside tf.variableGrads, and handed to `msnLossTerms`.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { OFFICIAL_LOSS } from '../defaults.js';
+import { type Frozen, OFFICIAL_LOSS as LOSS_DEFAULTS } from '../defaults.js';
 import { l2Normalize, prototypeLogits } from '../model/prototypes.js';
 import './gradients.js';
 import { MsnConfigError, MsnShapeError } from '../errors.js';
@@ -31,8 +31,8 @@ export interface MsnLossOptions {
   entWeight: number;
 }
 
-/** The official values (defaults.ts). */
-export { OFFICIAL_LOSS };
+/** The official values (defaults.ts, checked here against the option type). */
+export const OFFICIAL_LOSS: Frozen<MsnLossOptions> = LOSS_DEFAULTS;
 
 export interface TargetDiagnostics {
   /** Number of distinct prototypes that are a target's argmax (collapse signal). */
