@@ -14,9 +14,8 @@ export type { CoreBackend } from './runtime/backend.js';
 export * from './model/config.js';
 export { VisionTransformer } from './model/vit.js';
 export type { BnMode, ViewGroup, EncodeOutput } from './model/vit.js';
-export {
-  paramSpecs, bufferSpecs, isDecayed, initWeights, initPrototypes, fromTorchLayout, toTorchLayout,
-} from './model/params.js';
+export { paramSpecs, bufferSpecs, initWeights, initPrototypes } from './model/params.js';
+export { fromTorchLayout, toTorchLayout } from './interop/torch-layout.js';
 export type { NamedArrays, ParamSpec } from './model/params.js';
 export { interpolatePosEmbed, bicubicMatrix1d, resizeGrid64, officialScale, resizedSide } from './model/pos-embed.js';
 export { prototypeProbabilities, prototypeLogits, PROTOTYPE_TEMPERATURE } from './model/prototypes.js';
@@ -24,7 +23,7 @@ export { OFFICIAL_LOSS, msnTargets, msnLossTerms, targetDiagnostics, sinkhorn, l
 export type { MsnLossOptions, LossTerms, TargetDiagnostics } from './train/loss.js';
 export { makeSchedules, officialSchedule, SCHEDULE_HORIZON_SCALE } from './train/schedules.js';
 export type { ScheduleConfig, Schedules } from './train/schedules.js';
-export { AdamW, TORCH_ADAMW } from './train/optimizer.js';
+export { AdamW, TORCH_ADAMW, isDecayed } from './train/optimizer.js';
 export type { AdamWOptions, AdamWState } from './train/optimizer.js';
 export {
   trainStep, trainStepAsync, computeGradients, computeGradientsAsync, applyGradients, encoderGradNorm, emaUpdate, createOptimizer, PROTOTYPES,
