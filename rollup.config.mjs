@@ -1,8 +1,10 @@
 // Builds (all ESM, into dist/):
 //  0. dist/tfjs-gradients.js: tfjs-core's gradient registrations, bundled once
 //     for the Node builds (see `tfjsGradients`).
-//  1. library: dist/index.js, dist/core.js (+ chunks, types). TensorFlow.js and
-//     comlink stay external (the app's bundler or Node resolves them).
+//  1. library: dist/index.js (the client; the in-thread engine and the training
+//     code it loads on demand as dist/chunks/), dist/core.js (inference),
+//     dist/train.js (pretraining), types. TensorFlow.js and comlink stay
+//     external (the app's bundler or Node resolves them).
 //  2. dist/worker/msn.node-worker.js: the Node worker_threads entry (tfjs external);
 //     dist/worker/msn.train-worker.js: a data-parallel pretraining replica.
 //  3. dist/worker/msn.worker.js: the browser module worker with TensorFlow.js
@@ -12,8 +14,8 @@
 //  4. dist/client.js: the standalone browser client (createMsn + errors, comlink
 //     bundled, no bare imports): a plain page can import it without a bundler.
 //     Its in-thread mode imports ./worker/msn.worker.js.
-//  6. dist/browser/: what bundlers get for `msn-web`, `msn-web/core` and
-//     `msn-web/client` (the "browser" export condition): one file per module
+//  6. dist/browser/: what bundlers get for `msn-web`, `msn-web/core`,
+//     `msn-web/train` and `msn-web/client` (the "browser" export condition): one file per module
 //     (so `import { createMsn }` tree-shakes TensorFlow.js off the main
 //     thread), no Node-only modules, `new Worker(new URL('../worker/msn.worker.js',
 //     import.meta.url), { type: 'module' })` for the bundler to follow into
@@ -42,7 +44,7 @@ const tsNoDecl = (outDir) =>
   });
 
 /**
- * src/train/gradients.ts imports '#tfjs-gradients' (package.json "imports")
+ * src/runtime/gradients.ts imports '#tfjs-gradients' (package.json "imports")
  * for tfjs's gradient registrations. Builds resolve it themselves, so no dist
  * file refers to it (from source in Node it is the @tensorflow/tfjs
  * devDependency):
@@ -242,16 +244,28 @@ export default [
     ],
   },
   {
-    // One file per entry (dynamic imports inlined): a shared chunk would move
-    // the client, and its worker URL relative to import.meta.url, out of
-    // dist/index.js. Lazy loading matters in the worker bundle (build 3).
+    // The client alone in dist/index.js: the in-thread engine (worker: false)
+    // and the training code it imports on demand are chunks in dist/chunks/,
+    // so the main entry carries no training code (test/browser/entries.test.ts).
+    // The entry may gain exports for those chunks ('allow-extension'): a
+    // facade would move the client, and its worker URL relative to
+    // import.meta.url, out of dist/index.js. Its own build, as the entries
+    // below: a chunk shared with them would do the same.
     input: { index: 'src/index.ts' },
+    preserveEntrySignatures: 'allow-extension',
     external,
-    output: { dir: 'dist', format: 'es', sourcemap: true, entryFileNames: '[name].js', inlineDynamicImports: true },
+    output: { dir: 'dist', format: 'es', sourcemap: true, entryFileNames: '[name].js', chunkFileNames: 'chunks/[name]-[hash].js' },
     plugins: [tfjsGradients('node'), nodeResolve(), typescript({ tsconfig: './tsconfig.build.json' })],
   },
   {
+    // One file per entry (dynamic imports inlined); the declarations come from the build above.
     input: { core: 'src/core.ts' },
+    external,
+    output: { dir: 'dist', format: 'es', sourcemap: false, entryFileNames: '[name].js', inlineDynamicImports: true },
+    plugins: [tfjsGradients('node'), nodeResolve(), tsNoDecl('dist')],
+  },
+  {
+    input: { train: 'src/train.ts' },
     external,
     output: { dir: 'dist', format: 'es', sourcemap: false, entryFileNames: '[name].js', inlineDynamicImports: true },
     plugins: [tfjsGradients('node'), nodeResolve(), tsNoDecl('dist')],
@@ -290,7 +304,7 @@ export default [
     plugins: [engineFromWorkerBundle, tfjsGradients('app'), nodeResolve({ browser: true, preferBuiltins: false }), tsNoDecl('dist')],
   },
   {
-    input: { index: 'src/index.ts', core: 'src/core.ts', client: 'src/client.ts' },
+    input: { index: 'src/index.ts', core: 'src/core.ts', train: 'src/train.ts', client: 'src/client.ts' },
     external: (id) => external(id) || ['pngjs', 'jpeg-js'].includes(id),
     output: {
       dir: 'dist/browser',

@@ -48,6 +48,7 @@ export const MODULES = {
       'test/train/**/*.test.ts',
       'test/unit/schedules.test.ts',
       'test/unit/mutation-train.test.ts',
+      'test/unit/decay.test.ts',
       'test/unit/all-reduce.test.ts',
       'test/unit/core-errors.test.ts',
       'test/unit/core-memory.test.ts',

@@ -18,3 +18,4 @@ export { createIdbCheckpointStore } from './io/idb-store.js';
 export type { CheckpointStore, IdbCheckpointStoreOptions } from './io/idb-store.js';
 export type { MsnClient, CreateMsnOptions, ClientPretrainOptions, TransferOption, NodeWorkerOptions } from './runtime/client.js';
 export type * from './runtime/api.js';
+export type { Grouping, PrototypeGroup, PrototypeUsage } from './embed/groups.js';

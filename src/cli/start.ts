@@ -31,4 +31,4 @@ Your own images:
   npx tsx src/cli/main.ts pretrain --data <folder of PNG/JPEG or IDX files> --out run.msnckpt   # continue MSN on them
   npx tsx src/cli/main.ts export run.msnckpt my-model                                          # write a model folder
   npx tsx src/cli/main.ts eval --model my-model --data <MNIST-layout IDX folder>                # few-shot accuracy
-In code: createFewShotClassifier() from 'msn-web' on features from embedImages(); see README.md.`);
+In code: createFewShotClassifier() from 'msn-web/core' on features from embedImages(); see README.md.`);

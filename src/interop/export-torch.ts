@@ -22,11 +22,12 @@
  */
 import { MsnShapeError, MsnValueError } from '../errors.js';
 import { VitConfig, validateConfig } from '../model/config.js';
-import { NamedArrays, bufferSpecs, isDecayed, paramSpecs, toTorchLayout } from '../model/params.js';
+import { NamedArrays, bufferSpecs, paramSpecs } from '../model/params.js';
+import { toTorchLayout } from './torch-layout.js';
 import type { ModelData } from '../io/model-format.js';
 import type { CheckpointData } from '../pretrain/pretrainer.js';
 import { makeSchedules } from '../train/schedules.js';
-import { TORCH_ADAMW, type AdamWState } from '../train/optimizer.js';
+import { TORCH_ADAMW, type AdamWState, isDecayed } from '../train/optimizer.js';
 import { torchShapeOf, type EncoderWeights, type ImportedMsnCheckpoint } from './import-msn.js';
 import type { TorchTensor } from './torch-checkpoint.js';
 import { PyDictOut, PyFloatOut, PyTupleOut, writeTorchCheckpoint, type TorchSaveValue } from './torch-save.js';

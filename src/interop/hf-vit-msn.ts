@@ -38,7 +38,8 @@
  */
 import { MsnConfigError, MsnFormatError } from '../errors.js';
 import { LAYER_NORM_EPS, VitConfig, validateConfig } from '../model/config.js';
-import { NamedArrays, fromTorchLayout, initWeights, toTorchLayout } from '../model/params.js';
+import { NamedArrays, initWeights } from '../model/params.js';
+import { fromTorchLayout, toTorchLayout } from './torch-layout.js';
 import type { ModelData } from '../io/model-format.js';
 import { torchShapeOf } from './import-msn.js';
 import { exportOnnx } from './onnx-export.js';

@@ -25,7 +25,9 @@
  */
 import { MsnConfigError, MsnFormatError } from '../errors.js';
 import { VitConfig, validateConfig } from '../model/config.js';
-import { NamedArrays, bufferSpecs, fromTorchLayout, isDecayed, paramSpecs } from '../model/params.js';
+import { NamedArrays, bufferSpecs, paramSpecs } from '../model/params.js';
+import { isDecayed } from '../train/decay.js';
+import { fromTorchLayout } from './torch-layout.js';
 import type { AdamWState } from '../train/optimizer.js';
 import {
   isTorchTensor,

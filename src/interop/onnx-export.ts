@@ -22,7 +22,8 @@
 import onnxProto from 'onnx-proto';
 import type { ModelData } from '../io/model-format.js';
 import { LAYER_NORM_EPS, baseGrid, validateConfig } from '../model/config.js';
-import { paramSpecs, toTorchLayout } from '../model/params.js';
+import { paramSpecs } from '../model/params.js';
+import { toTorchLayout } from './torch-layout.js';
 import { MsnFormatError } from '../errors.js';
 
 const { onnx } = onnxProto;

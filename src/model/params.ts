@@ -9,11 +9,12 @@
  *   whose rows run over (row, col, channel) of a patch: the TF.js conv2d
  *   filter layout (p, p, C, D) flattened. The wasm backend has no conv2d
  *   filter gradient, so the patch embedding is a reshape plus matMul.
- * Everything else keeps the PyTorch shape.
+ * Everything else keeps the PyTorch shape. The conversions to and from the
+ * PyTorch layouts are in interop/torch-layout.ts; the weight-decay rule over
+ * these names is the optimizer's (train/optimizer.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { NamedArrays } from '../util/readback.js';
-import { MsnFormatError } from '../errors.js';
 import { Rng } from '../util/rng.js';
 import { VitConfig, baseGrid } from './config.js';
 
@@ -71,11 +72,6 @@ export function bufferSpecs(cfg: VitConfig): ParamSpec[] {
   return out;
 }
 
-/** Official decay rule: not 1-D and the name contains neither 'bias' nor 'bn'. */
-export function isDecayed(name: string, shape: number[]): boolean {
-  return shape.length > 1 && !name.includes('bias') && !name.includes('bn');
-}
-
 /** Truncated normal, std 0.02, bounds +-2 absolute (as timm's trunc_normal_). */
 function truncNormal(rng: Rng, n: number, std: number): Float32Array {
   const out = new Float32Array(n);
@@ -127,53 +123,6 @@ export function initPrototypes(cfg: VitConfig, seed: number): Float32Array {
   const out = new Float32Array(cfg.numPrototypes * cfg.outputDim);
   for (let i = 0; i < out.length; i++) out[i] = rng.range(-bound, bound);
   return out;
-}
-
-/**
- * Converts one tensor from the PyTorch layout to ours. `torchShape` is the
- * shape in the checkpoint.
- */
-export function fromTorchLayout(name: string, torchShape: number[], data: Float32Array): { shape: number[]; data: Float32Array } {
-  if (name === 'patch_embed.proj.weight') {
-    if (torchShape.length !== 4) throw new MsnFormatError(`${name}: expected 4-D (D, C, p, p), got [${torchShape}].`);
-    const [d, c, ph, pw] = torchShape;
-    const out = new Float32Array(data.length);
-    // (D, C, r, s) -> ((r, s, C), D)
-    for (let o = 0; o < d; o++)
-      for (let ch = 0; ch < c; ch++)
-        for (let r = 0; r < ph; r++)
-          for (let s = 0; s < pw; s++) out[((r * pw + s) * c + ch) * d + o] = data[((o * c + ch) * ph + r) * pw + s];
-    return { shape: [ph * pw * c, d], data: out };
-  }
-  if (torchShape.length === 2 && name.endsWith('.weight')) {
-    const [rows, cols] = torchShape; // (out, in) -> (in, out)
-    const out = new Float32Array(data.length);
-    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = data[r * cols + c];
-    return { shape: [cols, rows], data: out };
-  }
-  return { shape: torchShape.slice(), data };
-}
-
-/** Inverse of fromTorchLayout (for exporting official-format checkpoints). */
-export function toTorchLayout(name: string, shape: number[], data: Float32Array, patchSize: number): { shape: number[]; data: Float32Array } {
-  if (name === 'patch_embed.proj.weight') {
-    const [rows, d] = shape;
-    const c = rows / (patchSize * patchSize);
-    const out = new Float32Array(data.length);
-    for (let o = 0; o < d; o++)
-      for (let ch = 0; ch < c; ch++)
-        for (let r = 0; r < patchSize; r++)
-          for (let s = 0; s < patchSize; s++)
-            out[((o * c + ch) * patchSize + r) * patchSize + s] = data[((r * patchSize + s) * c + ch) * d + o];
-    return { shape: [d, c, patchSize, patchSize], data: out };
-  }
-  if (shape.length === 2 && name.endsWith('.weight')) {
-    const [fin, fout] = shape;
-    const out = new Float32Array(data.length);
-    for (let r = 0; r < fin; r++) for (let c = 0; c < fout; c++) out[c * fin + r] = data[r * fout + c];
-    return { shape: [fout, fin], data: out };
-  }
-  return { shape: shape.slice(), data };
 }
 
 let instanceCounter = 0;

@@ -196,8 +196,8 @@ export async function withGpuCheck<T>(what: string, f: () => Promise<T>): Promis
 
 /** Runs the probe on the active backend (webgpu) and on cpu; the largest relative difference. */
 async function compareWithCpu(): Promise<{ worst: number; detail: string }> {
-  // Gradients are registered by the training side; loaded only for this probe.
-  await import('../train/gradients.js');
+  // The probe differentiates; gradients are registered only now (inference never needs them).
+  await import('./gradients.js');
   const gpu = await probe();
   await useBackend('cpu');
   const ref = await probe();

@@ -14,7 +14,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { type Frozen, OFFICIAL_LOSS as LOSS_DEFAULTS } from '../defaults.js';
 import { l2Normalize, prototypeLogits } from '../model/prototypes.js';
-import './gradients.js';
+import '../runtime/gradients.js';
 import { MsnConfigError, MsnShapeError } from '../errors.js';
 import { AllReduce, allReduceMean, allReduceSum } from './all-reduce.js';
 

@@ -8,6 +8,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ADAMW, AdamWAttrs, fusedKernelsActive } from '../kernels/wasm/kernels.js';
 import { MsnShapeError } from '../errors.js';
 
+// The decay flags passed in come from this rule (the official parameter groups).
+export { isDecayed } from './decay.js';
+
 export interface AdamWOptions {
   beta1: number;
   beta2: number;

@@ -15,11 +15,10 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { MsnShapeError } from '../errors.js';
-import { isDecayed } from '../model/params.js';
 import { ViewGroup, VisionTransformer } from '../model/vit.js';
 import { MsnLossOptions, TargetDiagnostics, decodeDiagnostics, diagnosticsTensor, msnLossTerms, msnTargets } from './loss.js';
 import { AllReduce, averageTensors } from './all-reduce.js';
-import { AdamW, AdamWOptions, TORCH_ADAMW } from './optimizer.js';
+import { AdamW, AdamWOptions, TORCH_ADAMW, isDecayed } from './optimizer.js';
 import { Schedules } from './schedules.js';
 import { EMA, fusedKernelsActive } from '../kernels/wasm/kernels.js';
 

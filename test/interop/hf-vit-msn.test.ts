@@ -15,7 +15,8 @@ import {
   HF_IMPORT_HEAD, hfConfigOf, hfPreprocessFrom, importHfVitMsn, toHfTensors, vitConfigFromHf,
 } from '../../src/interop/hf-vit-msn.js';
 import { readSafetensors, writeSafetensors, type SafetensorsTensor } from '../../src/interop/safetensors.js';
-import { initWeights, paramSpecs, toTorchLayout } from '../../src/model/params.js';
+import { initWeights, paramSpecs } from '../../src/model/params.js';
+import { toTorchLayout } from '../../src/interop/torch-layout.js';
 import { loadModelFromDirectory } from '../../src/io/model-loader-node.js';
 import { exportHfCommand } from '../../src/cli/export-hf.js';
 import { parseConvertArgs, runConvert } from '../../src/cli/convert.js';

@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../../src/runtime/backend.js';
-import '../../src/train/gradients.js';
+import '../../src/runtime/gradients.js';
 import { fusedKernelsActive, installWasmKernels, uninstallWasmKernels } from '../../src/kernels/wasm/kernels.js';
 
 type Wasm = { dataIdMap: { get(id: object): { memoryOffset: number; refCount: number } } };

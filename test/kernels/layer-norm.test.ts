@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../../src/runtime/backend.js';
 import { layerNorm } from '../../src/model/layers.js';
-import '../../src/train/gradients.js';
+import '../../src/runtime/gradients.js';
 import { fusedKernelsActive, installWasmKernels, uninstallWasmKernels } from '../../src/kernels/wasm/kernels.js';
 import { Rng } from '../../src/util/rng.js';
 

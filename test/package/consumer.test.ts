@@ -76,7 +76,7 @@ describe('a Node app using the packed msn-web', () => {
   it('require()s every entry on Node >= 20.19 (or Node names import() for older versions)', async () => {
     writeFileSync(join(app, 'cjs.cjs'), `
       const out = {};
-      for (const id of ['msn-web', 'msn-web/core', 'msn-web/node', 'msn-web/client']) {
+      for (const id of ['msn-web', 'msn-web/core', 'msn-web/train', 'msn-web/node', 'msn-web/client']) {
         try {
           out[id] = Object.keys(require(id)).length;
         } catch (e) {
@@ -89,7 +89,7 @@ describe('a Node app using the packed msn-web', () => {
     const { stdout } = await node('cjs.cjs');
     const r = JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, number | string>;
     const requireEsm = (process.features as { require_module?: boolean }).require_module === true;
-    for (const id of ['msn-web', 'msn-web/core', 'msn-web/node', 'msn-web/client']) {
+    for (const id of ['msn-web', 'msn-web/core', 'msn-web/train', 'msn-web/node', 'msn-web/client']) {
       if (requireEsm) expect(r[id], id).toBeGreaterThan(5);
       else expect(r[id], id).toMatch(/ERR_REQUIRE_ESM.*import\(\)/s);
     }
@@ -130,7 +130,8 @@ describe('the installed package: lean, licensed, and its CLI without the dev-onl
 describe('a TypeScript app using the packed msn-web (tsc --strict, no skipLibCheck)', () => {
   const program = `
     import { createMsn, type Capabilities, type MsnClient, type LoadProgress, type PretrainSummary } from 'msn-web';
-    import { VisionTransformer, PRESETS, MsnConfigError, trainStep, type MsnTrainState } from 'msn-web/core';
+    import { VisionTransformer, PRESETS, MsnConfigError, embedImages } from 'msn-web/core';
+    import { trainStep, Pretrainer, type MsnTrainState } from 'msn-web/train';
     import { readIdxFolder, loadModelFromDirectory } from 'msn-web/node';
     import { createMsn as createClientOnly } from 'msn-web/client';
     export async function main(): Promise<number> {
@@ -142,7 +143,7 @@ describe('a TypeScript app using the packed msn-web (tsc --strict, no skipLibChe
       const s: PretrainSummary = await msn.pretrain({ pixels: new Uint8Array(8 * 784), shape: { count: 8, width: 28, height: 28, channels: 1 } }, { steps: 1 });
       const vit = VisionTransformer.create(PRESETS['micro-p4-28'], { seed: 0 });
       const state: MsnTrainState | undefined = undefined;
-      void [name, random, s, vit, state, trainStep, readIdxFolder, loadModelFromDirectory, createClientOnly, new MsnConfigError('x')];
+      void [name, random, s, vit, state, trainStep, Pretrainer, embedImages, readIdxFolder, loadModelFromDirectory, createClientOnly, new MsnConfigError('x')];
       return seen.length;
     }
   `;

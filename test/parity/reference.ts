@@ -9,7 +9,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { VitConfig } from '../../src/model/config.js';
-import { NamedArrays, fromTorchLayout } from '../../src/model/params.js';
+import { NamedArrays } from '../../src/model/params.js';
+import { fromTorchLayout } from '../../src/interop/torch-layout.js';
 
 export const REF_DIR = process.env.MSN_REFERENCE_DIR || join(import.meta.dirname, '..', 'fixtures', 'msn');
 

@@ -13,7 +13,7 @@
 import { expect } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { VisionTransformer, ViewGroup } from '../../src/model/vit.js';
-import { fromTorchLayout } from '../../src/model/params.js';
+import { fromTorchLayout } from '../../src/interop/torch-layout.js';
 import { makeSchedules } from '../../src/train/schedules.js';
 import { MsnTrainState, PROTOTYPES, TrainHyper, applyGradients, computeGradientsAsync, createOptimizer } from '../../src/train/step.js';
 import { RefArray, closeness, configFromRef, f32, imagesNHWC, readRef, weightsFromStateDict } from './reference.js';

@@ -6,7 +6,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../../src/runtime/backend.js';
 import { VisionTransformer } from '../../src/model/vit.js';
-import { isDecayed } from '../../src/model/params.js';
+import { isDecayed } from '../../src/train/optimizer.js';
 import { PROTOTYPES } from '../../src/train/step.js';
 import { BACKENDS, configFromRef } from './reference.js';
 import { checkTrainStepParity, ref, schedules } from './train-step-check.js';

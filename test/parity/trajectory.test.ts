@@ -68,7 +68,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../../src/runtime/backend.js';
 import { VisionTransformer } from '../../src/model/vit.js';
-import { fromTorchLayout } from '../../src/model/params.js';
+import { fromTorchLayout } from '../../src/interop/torch-layout.js';
 import { makeSchedules } from '../../src/train/schedules.js';
 import { MsnTrainState, PROTOTYPES, TrainHyper, computeGradients, createOptimizer, trainStep } from '../../src/train/step.js';
 import {

@@ -252,7 +252,7 @@ describe('ParallelPretrainer (worker_threads, wasm)', () => {
     expect(existsSync('dist/worker/msn.train-worker.js')).toBe(true);
     const script = `
       import { ParallelPretrainer } from './dist/node.js';
-      import { datasetFromPixels } from './dist/index.js';
+      import { datasetFromPixels } from './dist/train.js';
       const px = new Uint8Array(16 * 16 * 16).map((_, i) => (i * 37) % 256);
       const run = await ParallelPretrainer.create(${JSON.stringify(OPTS)}, { workers: 2 });
       const s = await run.fit(datasetFromPixels(px, 16, 16, 16, 1), { steps: 2 });

@@ -7,6 +7,7 @@
 import { describe, expectTypeOf, it } from 'vitest';
 import type * as Comlink from 'comlink';
 import type * as Main from '../../src/index.js';
+import type * as Core from '../../src/core.js';
 import type { EmbedImagesOptions } from '../../src/embed/embed.js';
 import type { AssignOptions, EmbedOptions, FeatureOrPixels, FitHeadInput, ImageShape, MsnApi, Pixels, PredictOptions } from '../../src/runtime/api.js';
 import type { ClientPretrainOptions, EngineHandle, MsnClient, TransferOption } from '../../src/runtime/client.js';
@@ -62,11 +63,11 @@ describe('MsnClient is derived from MsnApi', () => {
 });
 
 describe('one EmbedOptions', () => {
-  it("the main entry's EmbedOptions is the client's; embedImages takes EmbedImagesOptions", () => {
+  it("the main entry's EmbedOptions is the client's; core's embedImages takes EmbedImagesOptions", () => {
     expectTypeOf<Main.EmbedOptions>().toEqualTypeOf<EmbedOptions>();
-    expectTypeOf<Main.EmbedImagesOptions>().toEqualTypeOf<EmbedImagesOptions>();
+    expectTypeOf<Core.EmbedImagesOptions>().toEqualTypeOf<EmbedImagesOptions>();
     expectTypeOf<Main.MsnClient['embed']>().parameter(2).toEqualTypeOf<(Main.EmbedOptions & Main.TransferOption) | undefined>();
-    expectTypeOf<Parameters<typeof Main.embedImages>[2]>().toEqualTypeOf<EmbedImagesOptions>();
+    expectTypeOf<Parameters<typeof Core.embedImages>[2]>().toEqualTypeOf<EmbedImagesOptions>();
     expectTypeOf<EmbedImagesOptions>().toHaveProperty('mean');
     expectTypeOf<EmbedOptions>().not.toHaveProperty('mean');
   });

@@ -8,7 +8,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../../src/runtime/backend.js';
-import '../../src/train/gradients.js';
+import '../../src/runtime/gradients.js';
 import {
   AllReduce, PEER_FAILED, SharedAllReduce, allReduceMean, allReduceSum, averageTensors, breakGroup, clearStop, createGroupBuffer, requestStop,
 } from '../../src/train/all-reduce.js';

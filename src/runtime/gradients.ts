@@ -1,6 +1,9 @@
 /**
- * Registers TF.js gradient functions (a side effect; training code only, so
- * inference bundles stay without them). '#tfjs-gradients' is a package.json
+ * Registers TF.js gradient functions with the backends (a side effect). Only
+ * code that differentiates imports it: the training code (train/loss.ts) and
+ * the WebGPU probe (select-backend.ts, which loads it on demand), so
+ * inference bundles stay without it. It lives with the backends, not in
+ * train/, so that runtime code never imports train/. '#tfjs-gradients' is a package.json
  * "imports" entry, resolved by the build (rollup.config.mjs,
  * `tfjsGradients`): the browser builds use tfjs-core's own
  * register_all_gradients module (the app's bundler, or ours for the worker
