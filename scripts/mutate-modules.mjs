@@ -7,10 +7,11 @@
  */
 export const MODULES = {
   pixels: {
-    mutate: ['src/runtime/pixels.ts'],
+    // image/preprocess.ts: pixels -> [0, 1] tensor and (x - mean) / std, shared with pretraining.
+    mutate: ['src/runtime/pixels.ts', 'src/image/preprocess.ts'],
     // The in-thread engine tests reach pixels.ts; the worker tests run it in a
     // worker thread where Stryker cannot switch mutants on (they cannot kill).
-    tests: ['test/runtime/client.test.ts', 'test/unit/pixels-*.test.ts'],
+    tests: ['test/runtime/client.test.ts', 'test/unit/pixels-*.test.ts', 'test/unit/preprocess.test.ts'],
     // client.test.ts has one test that loads the built dist/.
     needsDist: true,
   },
@@ -19,7 +20,8 @@ export const MODULES = {
     tests: ['test/heads/**/*.test.ts', 'test/unit/embed.test.ts', 'test/io/crc32.test.ts'],
   },
   model: {
-    mutate: ['src/model/**/*.ts'],
+    // interop/torch-layout.ts: the PyTorch layout converters (in model/params.ts until the #15 refactor).
+    mutate: ['src/model/**/*.ts', 'src/interop/torch-layout.ts'],
     // test/io/vit-s16.test.ts (one 11 s ViT-S/16 round trip) is left out for time.
     tests: [
       'test/parity/forward.test.ts',
@@ -34,10 +36,12 @@ export const MODULES = {
       'test/io/model-format.test.ts',
       'test/interop/import.test.ts',
       'test/unit/mutation-model.test.ts',
+      'test/interop/torch-layout.test.ts',
     ],
   },
   train: {
-    mutate: ['src/train/**/*.ts'],
+    // runtime/gradients.ts: the gradient registrations (in train/ until the #15 refactor).
+    mutate: ['src/train/**/*.ts', 'src/runtime/gradients.ts'],
     // test/pretrain/continued.test.ts (schedules through the pretrainer, 205 steps) is left out for time.
     tests: [
       'test/parity/loss.test.ts',
