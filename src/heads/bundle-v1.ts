@@ -25,6 +25,7 @@ import {
   validateBundle,
 } from './bundle-format.js';
 import { crc32 } from '../util/crc32.js';
+import { alignUp, fromLittleEndian, readUintLE } from '../util/bytes.js';
 
 export const V1_MAGIC = 'MSNHEAD1';
 const PREAMBLE = 16;
@@ -41,11 +42,10 @@ export function bundleFromV1Bytes(bytes: Uint8Array, options: LoadHeadOptions = 
   if (bytes.length < PREAMBLE || String.fromCharCode(...bytes.subarray(0, 8)) !== V1_MAGIC) {
     fail(`bytes do not start with '${V1_MAGIC}' (not a head bundle, or truncated).`);
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (crc32(bytes.subarray(PREAMBLE)) !== view.getUint32(12, true)) {
+  if (crc32(bytes.subarray(PREAMBLE)) !== readUintLE(bytes, 12, 4)) {
     fail('checksum mismatch: the bytes were truncated or altered after saving.');
   }
-  const headerLength = view.getUint32(8, true);
+  const headerLength = readUintLE(bytes, 8, 4);
   if (PREAMBLE + headerLength > bytes.length) fail(`header says ${headerLength} bytes but only ${bytes.length - PREAMBLE} follow.`);
   let header: unknown;
   try {
@@ -55,7 +55,7 @@ export function bundleFromV1Bytes(bytes: Uint8Array, options: LoadHeadOptions = 
   }
   if (!isRecord(header) || !isRecord(header.arrays)) fail('header has no arrays table.');
   const floats = header.payloadFloats;
-  const start = align4(PREAMBLE + headerLength);
+  const start = alignUp(PREAMBLE + headerLength, 4);
   if (typeof floats !== 'number' || !Number.isInteger(floats) || floats < 0 || start + floats * 4 !== bytes.length) {
     fail(`payload should be ${String(floats)} float32 values after byte ${start}; there are ${bytes.length} bytes.`);
   }
@@ -98,15 +98,10 @@ export function bundleFromV1Bytes(bytes: Uint8Array, options: LoadHeadOptions = 
 
   const arrays: Record<string, BundleArray> = {};
   for (const { name, shape, offset, size } of refs) {
-    const data = new Array<number>(size);
-    for (let i = 0; i < size; i++) data[i] = view.getFloat32(start + (offset + i) * 4, true);
+    const data = Array.from(fromLittleEndian(Float32Array, bytes, start + offset * 4, size));
     // defineProperty: a name such as "__proto__" (refused above anyway) stays an own entry.
     Object.defineProperty(arrays, name, { value: { shape, data }, enumerable: true, writable: true, configurable: true });
   }
   const { payloadFloats: _floats, ...rest } = header;
   return validateBundle({ ...rest, arrays });
-}
-
-function align4(n: number): number {
-  return (n + 3) & ~3;
 }
