@@ -36,7 +36,14 @@ export const MODULES = {
       'test/io/model-format.test.ts',
       'test/interop/import.test.ts',
       'test/unit/mutation-model.test.ts',
+      'test/unit/mutation-vit.test.ts',
       'test/interop/torch-layout.test.ts',
+      // layers.ts's linear, attention, gelu and layerNorm on the fused and the composed path; adamw creates a model.
+      'test/kernels/attention.test.ts',
+      'test/kernels/gelu.test.ts',
+      'test/kernels/layer-norm.test.ts',
+      'test/kernels/linear.test.ts',
+      'test/kernels/adamw.test.ts',
     ],
   },
   train: {
@@ -57,6 +64,8 @@ export const MODULES = {
       'test/unit/core-errors.test.ts',
       'test/unit/core-memory.test.ts',
       'test/unit/async-reads.test.ts',
+      // AdamW.step and emaUpdate against the fused MsnAdamW / MsnEma kernels (counts the kernels dispatched).
+      'test/kernels/adamw.test.ts',
     ],
   },
   io: {
