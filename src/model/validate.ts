@@ -3,11 +3,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import { MsnShapeError, MsnValueError } from '../errors.js';
 import { syncReadsAreSafe } from '../util/readback.js';
 import { VitConfig } from './config.js';
+import { allFiniteWasm } from '../kernels/wasm/kernels.js';
 
 /**
  * Images must be NHWC float32 [B, H, W, C], C = cfg.inChannels, H, W >= one
  * patch, and (when `checkFinite`) finite. The finiteness check reads a flag
- * back with dataSync(), so it defaults to off on WebGPU (util/readback.ts);
+ * back with dataSync() (on wasm with msn-web's kernels, a scan of the
+ * backend's memory instead), so it defaults to off on WebGPU (util/readback.ts);
  * the SDK's own entry points validate pixel arrays before they become tensors.
  */
 export function assertImages(images: tf.Tensor, cfg: VitConfig, what = 'images', checkFinite = syncReadsAreSafe()): asserts images is tf.Tensor4D {
@@ -35,7 +37,8 @@ export function assertImages(images: tf.Tensor, cfg: VitConfig, what = 'images',
     throw new MsnValueError(`${what}: expected dtype float32, got ${images.dtype}. Convert with tf.cast(x, 'float32').`);
   }
   if (!checkFinite) return;
-  const finite = tf.tidy(() => tf.all(tf.isFinite(images)).dataSync()[0]);
+  // On wasm with msn-web's kernels: one scan where the backend keeps the data, no kernels.
+  const finite = allFiniteWasm(images) ?? tf.tidy(() => tf.all(tf.isFinite(images)).dataSync()[0]);
   if (!finite) throw new MsnValueError(`${what}: contains NaN or Infinity; check the image decoding and normalisation.`);
 }
 

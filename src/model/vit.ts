@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { MsnDisposedError, MsnShapeError } from '../errors.js';
 import { LAYER_NORM_EPS, VitConfig, baseGrid, validateConfig } from './config.js';
 import { attention, batchNorm, gelu, layerNorm, linear } from './layers.js';
+import { ADD_LAYER_NORM, ATTENTION, GELU, LAYER_NORM, TOKENS, fusedKernelsActive } from '../kernels/wasm/kernels.js';
 import { NamedArrays, bufferSpecs, initWeights, paramSpecs, toVariables } from './params.js';
 import { interpolatePosEmbed } from './pos-embed.js';
 import { readArrays, readArraysSync } from '../util/readback.js';
@@ -117,6 +118,7 @@ export class VisionTransformer {
   encode(images: tf.Tensor4D, opts: { keepPatches?: ArrayLike<number>; checkFinite?: boolean } = {}): EncodeOutput {
     this.assertAlive();
     assertImages(images, this.cfg, 'images', opts.checkFinite);
+    if (opts.keepPatches === undefined && fusedKernelsActive() && !tf.engine().isTapeOn()) return this.encodeInference(images);
     return tf.tidy(() => {
       const { tokens, gh, gw } = this.patchEmbed(images);
       const [b, n, d] = tokens.shape;
@@ -136,6 +138,85 @@ export class VisionTransformer {
       }
       const clsPre = tf.reshape(tf.slice(x, [0, 0, 0], [b, 1, d]), [b, d]) as tf.Tensor2D;
       const clsNorm = layerNorm(clsPre, this.p('norm.weight'), this.p('norm.bias'), LAYER_NORM_EPS);
+      return { clsPre, clsNorm };
+    });
+  }
+
+  /**
+   * encode() without masking when nothing records gradients and msn-web's wasm
+   * kernels run: the same kernels on the same data as the path above, so the
+   * same bits, in far fewer kernel calls (~60 instead of ~150 for the shipped
+   * model; at batch 1 the calls, not the arithmetic, are most of the time):
+   * the products run tfjs's _FusedMatMul directly on [1, rows, in] activations
+   * (no customGrad scope, no op's reshapes), LayerNorm, attention and GELU
+   * their kernels without the reshapes to 2-D, each residual add is fused with
+   * the LayerNorm that follows it (MsnAddLayerNorm), and the CLS and position
+   * adds are one kernel (MsnTokens). Without a tape nothing needs the
+   * gradient scopes of the general path.
+   */
+  private encodeInference(images: tf.Tensor4D): EncodeOutput {
+    const cfg = this.cfg;
+    const eps = LAYER_NORM_EPS;
+    const heads = cfg.numHeads;
+    const scale = 1 / Math.sqrt(cfg.embedDim / heads); // as layers.ts's attention
+    const run = (kernel: string, inputs: Record<string, tf.TensorInfo>, attrs: tf.NamedAttrMap = {}) =>
+      tf.engine().runKernel(kernel, inputs as tf.NamedTensorMap, attrs) as tf.Tensor | tf.Tensor[];
+    /**
+     * t's data under another shape, as a kernel input only (what a Reshape
+     * kernel would make, without making a tensor): valid while t lives.
+     */
+    const view = (t: tf.TensorInfo, shape: number[]): tf.TensorInfo => ({ dataId: t.dataId, shape, dtype: t.dtype });
+    /** x [rows, in] @ w + bias: [1, rows, out]. */
+    const product = (x: tf.TensorInfo, rows: number, name: string) => {
+      const w = this.p(`${name}.weight`);
+      return run('_FusedMatMul', { a: view(x, [1, rows, w.shape[0]]), b: view(w, [1, ...w.shape]), bias: this.p(`${name}.bias`) }, {
+        transposeA: false, transposeB: false, activation: 'linear', leakyreluAlpha: 0.2,
+      }) as tf.Tensor3D;
+    };
+    const norm = (x: tf.TensorInfo, name: string) => {
+      const [y, mean, rstd] = run(LAYER_NORM, { x, g: this.p(`${name}.weight`), b: this.p(`${name}.bias`) }, { eps }) as tf.Tensor[];
+      mean.dispose();
+      rstd.dispose();
+      return y;
+    };
+    /** [x + r, LayerNorm(x + r)] with the norm `name`, both in x's shape. */
+    const addNorm = (x: tf.Tensor, r: tf.Tensor, name: string) =>
+      run(ADD_LAYER_NORM, { x, r: view(r, x.shape), g: this.p(`${name}.weight`), b: this.p(`${name}.bias`) }, { eps }) as tf.Tensor[];
+    return tf.tidy(() => {
+      const b = images.shape[0];
+      const d = cfg.embedDim;
+      // patchEmbed() with views for its reshapes (the transpose reads one, the product another).
+      const p = cfg.patchSize;
+      const [, h, w, c] = images.shape;
+      const gh = Math.floor(h / p);
+      const gw = Math.floor(w / p);
+      const cropped = gh * p === h && gw * p === w ? images : tf.slice(images, [0, 0, 0, 0], [b, gh * p, gw * p, c]);
+      const patches = run('Transpose', { x: view(cropped, [b * gh, p, gw, p * c]) }, { perm: [0, 2, 1, 3] }) as tf.Tensor;
+      const n = gh * gw;
+      const t = n + 1;
+      const rows = b * t;
+      const emb = product(patches, b * n, 'patch_embed.proj');
+      // The stream x [B, T, D] and the next block's normalised input.
+      let x = run(TOKENS, { emb: view(emb, [b, n, d]), cls: this.p('cls_token'), pos: this.positionEmbedding(gh, gw) }) as tf.Tensor;
+      let normed = norm(view(x, [rows, d]), 'blocks.0.norm1');
+      for (let i = 0; i < cfg.depth; i++) {
+        const [prevX, prevNormed] = [x, normed];
+        [x, normed] = tf.tidy(() => {
+          const pre = `blocks.${i}`;
+          const qkv = product(prevNormed, rows, `${pre}.attn.qkv`);
+          const [att] = run(ATTENTION, { qkv: view(qkv, [b, t, 3 * d]) }, { heads, scale }) as tf.Tensor[];
+          const [x1, n2] = addNorm(prevX, product(att, rows, `${pre}.attn.proj`), `${pre}.norm2`);
+          const hid = run(GELU, { x: product(n2, rows, `${pre}.mlp.fc1`) }) as tf.Tensor;
+          const out = product(hid, rows, `${pre}.mlp.fc2`);
+          if (i + 1 < cfg.depth) return addNorm(x1, out, `blocks.${i + 1}.norm1`);
+          // The last block: no norm follows (x1 is freed with the outer scope's other tensors).
+          return [run('Add', { a: x1, b: view(out, x1.shape) }) as tf.Tensor, x1];
+        });
+        prevX.dispose();
+        prevNormed.dispose();
+      }
+      const clsPre = run('Slice', { x: view(x, [b, t * d]) }, { begin: [0, 0], size: [b, d] }) as tf.Tensor2D; // each image's first row
+      const clsNorm = norm(clsPre, 'norm') as tf.Tensor2D;
       return { clsPre, clsNorm };
     });
   }

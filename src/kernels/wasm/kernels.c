@@ -232,34 +232,12 @@ void gelu_bwd(const float *x, const float *dy, float *dx, int n) {
  * tfjs kernels forward and ~20 backward. The forward also writes each row's
  * mean and 1 / sqrt(var + eps) for the backward pass.
  */
+#include "layer-norm-row.h"
+
 EXPORT("layer_norm_fwd")
 void layer_norm_fwd(const float *x, const float *g, const float *b, float *y, float *mean_out, float *rstd_out,
                     int rows, int d, float eps) {
-  for (int r = 0; r < rows; r++) {
-    const float *xr = x + r * d;
-    float *yr = y + r * d;
-    /* The row's mean and variance are summed in double: a few hundred terms, next to
-     * nothing beside the matrix products, and as close to exact as float32 can hold
-     * (PyTorch's reference sums in float32 in its own order; summing exactly keeps us
-     * within its rounding instead of adding ours to it). */
-    double s = 0.0;
-    for (int t = 0; t < d; t++) s += xr[t];
-    const double mean_d = s / d;
-    double v = 0.0;
-    for (int t = 0; t < d; t++) v += (xr[t] - mean_d) * (xr[t] - mean_d);
-    const float mean = (float)mean_d;
-    const float rstd = (float)(1.0 / __builtin_sqrt(v / d + (double)eps));
-    const v128_t mv = SPLAT(mean);
-    int j;
-    const v128_t rv = SPLAT(rstd);
-    for (j = 0; j + 4 <= d; j += 4) {
-      v128_t c = wasm_f32x4_mul(wasm_f32x4_sub(wasm_v128_load(xr + j), mv), rv);
-      wasm_v128_store(yr + j, wasm_f32x4_add(wasm_f32x4_mul(c, wasm_v128_load(g + j)), wasm_v128_load(b + j)));
-    }
-    for (; j < d; j++) yr[j] = (xr[j] - mean) * rstd * g[j] + b[j];
-    mean_out[r] = mean;
-    rstd_out[r] = rstd;
-  }
+  for (int r = 0; r < rows; r++) layer_norm_row(x + r * d, g, b, y + r * d, d, eps, mean_out + r, rstd_out + r);
 }
 
 /*
@@ -366,12 +344,65 @@ static void softmax_row(float *row, int n) {
     for (int r = 0; r < n - j; r++) sum += row[j + r];
   }
   const float inv = 1.0f / sum;
-  for (j = 0; j < n; j++) row[j] *= inv;
+  const v128_t iv = SPLAT(inv);
+  for (j = 0; j + 4 <= n; j += 4) wasm_v128_store(row + j, wasm_f32x4_mul(wasm_v128_load(row + j), iv));
+  for (; j < n; j++) row[j] *= inv;
+}
+
+/*
+ * Four dot products q . k[j] for j = 0..3 (k rows `stride` apart), n a multiple of 4:
+ * each the four-lane partial sums of dot() reduced as dot() reduces them,
+ * (l0 + l1) + (l2 + l3), for the four at once after a 4x4 transpose.
+ */
+static inline v128_t dot4(const float *q, const float *k, int stride, int n) {
+  v128_t a0 = SPLAT(0.0f), a1 = a0, a2 = a0, a3 = a0;
+  for (int p = 0; p < n; p += 4) {
+    const v128_t qv = wasm_v128_load(q + p);
+    a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(qv, wasm_v128_load(k + p)));
+    a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(qv, wasm_v128_load(k + stride + p)));
+    a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(qv, wasm_v128_load(k + 2 * stride + p)));
+    a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(qv, wasm_v128_load(k + 3 * stride + p)));
+  }
+  const v128_t lo01 = wasm_i32x4_shuffle(a0, a1, 0, 4, 1, 5), hi01 = wasm_i32x4_shuffle(a0, a1, 2, 6, 3, 7);
+  const v128_t lo23 = wasm_i32x4_shuffle(a2, a3, 0, 4, 1, 5), hi23 = wasm_i32x4_shuffle(a2, a3, 2, 6, 3, 7);
+  const v128_t l0 = wasm_i32x4_shuffle(lo01, lo23, 0, 1, 4, 5), l1 = wasm_i32x4_shuffle(lo01, lo23, 2, 3, 6, 7);
+  const v128_t l2 = wasm_i32x4_shuffle(hi01, hi23, 0, 1, 4, 5), l3 = wasm_i32x4_shuffle(hi01, hi23, 2, 3, 6, 7);
+  return wasm_f32x4_add(wasm_f32x4_add(l0, l1), wasm_f32x4_add(l2, l3));
+}
+
+/*
+ * o[c] = sum over j < t of p[j] * v[j][c] for c < n (v rows `stride` apart),
+ * each a running float32 sum from 0 in increasing j, as axpy() into zeros
+ * computes it, with the sums held in registers instead of memory.
+ */
+static inline void weighted_rows(const float *p, const float *v, int stride, int t, float *o, int n) {
+  int c = 0;
+  for (; c + 8 <= n; c += 8) {
+    v128_t s0 = SPLAT(0.0f), s1 = s0;
+    for (int j = 0; j < t; j++) {
+      const v128_t w = SPLAT(p[j]);
+      s0 = wasm_f32x4_add(s0, wasm_f32x4_mul(w, wasm_v128_load(v + j * stride + c)));
+      s1 = wasm_f32x4_add(s1, wasm_f32x4_mul(w, wasm_v128_load(v + j * stride + c + 4)));
+    }
+    wasm_v128_store(o + c, s0);
+    wasm_v128_store(o + c + 4, s1);
+  }
+  for (; c + 4 <= n; c += 4) {
+    v128_t s0 = SPLAT(0.0f);
+    for (int j = 0; j < t; j++) s0 = wasm_f32x4_add(s0, wasm_f32x4_mul(SPLAT(p[j]), wasm_v128_load(v + j * stride + c)));
+    wasm_v128_store(o + c, s0);
+  }
+  for (; c < n; c++) {
+    float s = 0.0f;
+    for (int j = 0; j < t; j++) s += p[j] * v[j * stride + c];
+    o[c] = s;
+  }
 }
 
 EXPORT("attn_fwd")
 void attn_fwd(const float *qkv, float *out, float *probs, int batch, int t, int heads, int hd, float scale) {
   const int d = heads * hd, row = 3 * d;
+  const v128_t sv = SPLAT(scale);
   for (int b = 0; b < batch; b++) {
     for (int h = 0; h < heads; h++) {
       const float *q0 = qkv + b * t * row + h * hd, *k0 = q0 + d, *v0 = q0 + 2 * d;
@@ -379,11 +410,12 @@ void attn_fwd(const float *qkv, float *out, float *probs, int batch, int t, int 
       for (int i = 0; i < t; i++) {
         const float *qi = q0 + i * row;
         float *pi = p + i * t;
-        for (int j = 0; j < t; j++) pi[j] = dot(qi, k0 + j * row, hd) * scale;
+        int j = 0;
+        if ((hd & 3) == 0) /* no scalar tail in dot(): four keys at a time, the same sums */
+          for (; j + 4 <= t; j += 4) wasm_v128_store(pi + j, wasm_f32x4_mul(dot4(qi, k0 + j * row, row, hd), sv));
+        for (; j < t; j++) pi[j] = dot(qi, k0 + j * row, hd) * scale;
         softmax_row(pi, t);
-        float *oi = out + (b * t + i) * d + h * hd;
-        for (int c = 0; c < hd; c++) oi[c] = 0.0f;
-        for (int j = 0; j < t; j++) axpy(pi[j], v0 + j * row, oi, hd);
+        weighted_rows(pi, v0, row, t, out + (b * t + i) * d + h * hd, hd);
       }
     }
   }

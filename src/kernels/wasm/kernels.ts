@@ -9,12 +9,15 @@
  * - adds the kernels MsnGelu, MsnGeluGrad, MsnLayerNorm, MsnLayerNormGrad,
  *   MsnAttention, MsnAttentionGrad and MsnColumnSum (layers.ts's gelu,
  *   layerNorm, attention and linear use them on the wasm backend while they
- *   are installed), MsnAdamW and MsnEma (the optimizer and the EMA);
+ *   are installed), MsnAdamW and MsnEma (the optimizer and the EMA),
+ *   MsnAddLayerNorm and MsnTokens (vit.ts's inference path: the residual add
+ *   with the next LayerNorm, and the CLS and position adds; from infer.c, a
+ *   second module beside kernels.c), and allFiniteWasm (validate.ts);
  * - replaces the wasm backend's Identity (a copy) with one that shares the
  *   input's memory, as the cpu backend's does and tfjs-wasm's own Reshape
  *   does: tfjs tensors are immutable, and the tape clones every tensor it
  *   saves for the backward pass (~500 copies of activations per train step).
- * The module works in place in tfjs's memory: inputs are read and the output
+ * The modules work in place in tfjs's memory: inputs are read and the output
  * written where tfjs keeps them.
  *
  * tfjs's threaded build (crossOriginIsolated pages) keeps its (shared) memory
@@ -23,8 +26,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { WASM_BASE64 } from './kernels.wasm.js';
+import { WASM_BASE64 as INFER_WASM_BASE64 } from './infer.wasm.js';
 
-/** kernels.c's exports (pointers are byte offsets into tfjs's memory). */
+/** kernels.c's and infer.c's exports (pointers are byte offsets into tfjs's memory). */
 interface KernelExports {
   bmm(
     a: number, b: number, c: number, scratch: number, batch: number, m: number, k: number, n: number,
@@ -42,6 +46,9 @@ interface KernelExports {
     clip: number, keep: number, b1: number, oneMinusB1: number, b2: number, oneMinusB2: number, bc2: number, eps: number, stepSize: number,
   ): void;
   ema(t: number, o: number, out: number, n: number, mom: number, oneMinusMom: number): void;
+  add_layer_norm_fwd(x: number, r: number, g: number, b: number, sum: number, y: number, rows: number, d: number, eps: number): void;
+  tokens_fwd(emb: number, cls: number, pos: number, out: number, batch: number, n: number, d: number): void;
+  all_finite(x: number, n: number): number;
   attn_fwd(qkv: number, out: number, probs: number, batch: number, t: number, heads: number, hd: number, scale: number): void;
   attn_bwd(
     qkv: number, probs: number, dout: number, dqkv: number, scratch: number, batch: number, t: number, heads: number, hd: number, scale: number,
@@ -57,6 +64,8 @@ export const ATTENTION_GRAD = 'MsnAttentionGrad';
 export const COLUMN_SUM = 'MsnColumnSum';
 export const ADAMW = 'MsnAdamW';
 export const EMA = 'MsnEma';
+export const ADD_LAYER_NORM = 'MsnAddLayerNorm';
+export const TOKENS = 'MsnTokens';
 
 /** The scalars of one AdamW update, as the composed version (train/optimizer.ts) uses them. */
 export interface AdamWAttrs {
@@ -83,8 +92,8 @@ interface WasmBackendLike {
 
 const KERNEL = 'BatchMatMul';
 const IDENTITY = 'Identity';
-let compiled: Promise<WebAssembly.Module> | undefined;
-let module: WebAssembly.Module | undefined;
+let compiled: Promise<WebAssembly.Module[]> | undefined;
+let modules: WebAssembly.Module[] | undefined;
 let original: tf.KernelConfig | undefined;
 let originalIdentity: tf.KernelConfig | undefined;
 const instances = new WeakMap<object, KernelExports>();
@@ -102,12 +111,12 @@ function memoryOf(backend: WasmBackendLike): WebAssembly.Memory | undefined {
   return memory instanceof WebAssembly.Memory ? memory : undefined;
 }
 
-/** kernels.c bound to this backend's memory (compiled by installWasmKernels), or undefined. */
+/** kernels.c and infer.c bound to this backend's memory (compiled by installWasmKernels), or undefined. */
 function kernelsFor(backend: WasmBackendLike): KernelExports | undefined {
   let k = instances.get(backend.wasm);
   const memory = memoryOf(backend);
-  if (k || !module || !memory) return k;
-  k = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as KernelExports;
+  if (k || !modules || !memory) return k;
+  k = Object.assign({}, ...modules.map((m) => new WebAssembly.Instance(m, { env: { memory } }).exports)) as KernelExports;
   instances.set(backend.wasm, k);
   return k;
 }
@@ -279,6 +288,55 @@ function emaKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attr
   return out;
 }
 
+/**
+ * sum = x + r and y = LayerNorm(sum; g, b) over the last axis, for x and r of
+ * one shape [..., d] (the forward pass's residual add and the next norm).
+ */
+function addLayerNormKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo[] {
+  const { x, r, g, b } = args.inputs as Record<'x' | 'r' | 'g' | 'b', tf.TensorInfo>;
+  const eps = (args.attrs as { eps: number }).eps;
+  const backend = args.backend as WasmBackendLike;
+  const n = sameShapes(ADD_LAYER_NORM, x, r);
+  const d = x.shape[x.shape.length - 1];
+  checkFloat(ADD_LAYER_NORM, g, b);
+  if (x.shape.length < 1) throw new Error(`${ADD_LAYER_NORM} takes x [..., d], got a scalar.`);
+  for (const v of [g, b]) if (v.shape.length !== 1 || v.shape[0] !== d) throw new Error(`${ADD_LAYER_NORM}: [${v.shape}] does not match d = ${d}.`);
+  const sum = backend.makeOutput([...x.shape], 'float32');
+  const y = backend.makeOutput([...x.shape], 'float32');
+  const off = (t: tf.TensorInfo) => offsetOf(backend, t);
+  if (n > 0) kernelsFor(backend)!.add_layer_norm_fwd(off(x), off(r), off(g), off(b), off(sum), off(y), n / d, d, eps);
+  return [sum, y];
+}
+
+/** out [B, N + 1, D]: CLS + pos[0], then emb [B, N, D] + pos[1..] (cls [.., D], pos [.., N + 1, D]). */
+function tokensKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo {
+  const { emb, cls, pos } = args.inputs as Record<'emb' | 'cls' | 'pos', tf.TensorInfo>;
+  const backend = args.backend as WasmBackendLike;
+  checkFloat(TOKENS, emb, cls, pos);
+  const [b, n, d] = emb.shape;
+  if (emb.shape.length !== 3 || sizeOf(cls.shape) !== d || cls.shape[cls.shape.length - 1] !== d ||
+    sizeOf(pos.shape) !== (n + 1) * d || pos.shape[pos.shape.length - 1] !== d) {
+    throw new Error(`${TOKENS} takes emb [B, N, D], cls [1, 1, D] and pos [1, N + 1, D], got [${emb.shape}], [${cls.shape}], [${pos.shape}].`);
+  }
+  const out = backend.makeOutput([b, n + 1, d], 'float32');
+  if (b * d > 0) kernelsFor(backend)!.tokens_fwd(offsetOf(backend, emb), offsetOf(backend, cls), offsetOf(backend, pos), offsetOf(backend, out), b, n, d);
+  return out;
+}
+
+/**
+ * Whether every element of a float32 tensor is finite, read where the wasm
+ * backend keeps it (no kernel, no copy); undefined when msn-web's kernels do
+ * not run for the current backend (the caller checks with tfjs ops instead).
+ */
+export function allFiniteWasm(t: tf.Tensor): boolean | undefined {
+  if (!fusedKernelsActive() || t.dtype !== 'float32') return undefined;
+  const backend = tf.backend() as unknown as WasmBackendLike;
+  const k = kernelsFor(backend);
+  const info = backend.dataIdMap.get(t.dataId) as { memoryOffset: number } | undefined; // undefined: held by another backend
+  if (!k || !info) return undefined;
+  return t.size === 0 || k.all_finite(info.memoryOffset, t.size) === 1;
+}
+
 /** The same data under a new tensor: one more reference, no copy (strings: tfjs's own kernel). */
 function identityKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
   const { x } = args.inputs as { x: tf.TensorInfo };
@@ -341,8 +399,8 @@ export async function installWasmKernels(): Promise<boolean> {
     return false;
   }
   try {
-    compiled ??= WebAssembly.compile(decodeBase64(WASM_BASE64) as BufferSource);
-    module = await compiled;
+    compiled ??= Promise.all([WASM_BASE64, INFER_WASM_BASE64].map((b64) => WebAssembly.compile(decodeBase64(b64) as BufferSource)));
+    modules = await compiled;
     kernelsFor(backend);
   } catch (e) {
     // tfjs's own kernel keeps working; say why ours does not run.
@@ -369,6 +427,8 @@ export async function installWasmKernels(): Promise<boolean> {
     tf.registerKernel({ kernelName: COLUMN_SUM, backendName: 'wasm', kernelFunc: columnSumKernel as tf.KernelFunc });
     tf.registerKernel({ kernelName: ADAMW, backendName: 'wasm', kernelFunc: adamwKernel as unknown as tf.KernelFunc });
     tf.registerKernel({ kernelName: EMA, backendName: 'wasm', kernelFunc: emaKernel as unknown as tf.KernelFunc });
+    tf.registerKernel({ kernelName: ADD_LAYER_NORM, backendName: 'wasm', kernelFunc: addLayerNormKernel as unknown as tf.KernelFunc });
+    tf.registerKernel({ kernelName: TOKENS, backendName: 'wasm', kernelFunc: tokensKernel as tf.KernelFunc });
   }
   status = { active: true, reason: 'kernels.wasm' };
   return true;
@@ -387,6 +447,8 @@ export function uninstallWasmKernels(): void {
   tf.unregisterKernel(COLUMN_SUM, 'wasm');
   tf.unregisterKernel(ADAMW, 'wasm');
   tf.unregisterKernel(EMA, 'wasm');
+  tf.unregisterKernel(ADD_LAYER_NORM, 'wasm');
+  tf.unregisterKernel(TOKENS, 'wasm');
   tf.registerKernel(original);
   tf.unregisterKernel(IDENTITY, 'wasm');
   tf.registerKernel(originalIdentity!);
