@@ -5,14 +5,16 @@
  * one behaviour a surviving mutant broke without any test noticing: images
  * whose side is not a multiple of the patch size, non-square grids, the
  * projection head's batch rules and its running statistics, weight checks,
- * setWeights, the public helpers and the messages' words.
+ * setWeights, the public helpers and the messages' words. The image tests
+ * also run on wasm, where encode() without a tape takes its inference path.
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../../src/runtime/backend.js';
 import { BATCH_NORM_MOMENTUM, type VitConfig } from '../../src/model/config.js';
 import { bufferSpecs, paramSpecs } from '../../src/model/params.js';
 import { VisionTransformer } from '../../src/model/vit.js';
+import { fusedKernelsActive } from '../../src/kernels/wasm/kernels.js';
 import type { NamedArrays } from '../../src/util/readback.js';
 import { Rng } from '../../src/util/rng.js';
 
@@ -49,8 +51,17 @@ beforeAll(async () => {
   await useBackend('cpu');
 });
 
-describe('images whose side is not a multiple of the patch size', () => {
+// On wasm (with msn-web's kernels) encode without a tape takes the inference path, which crops and builds the grid itself.
+for (const backend of ['cpu', 'wasm'] as const) describe(`images whose side is not a multiple of the patch size (${backend})`, () => {
+  beforeAll(async () => {
+    await useBackend(backend);
+  });
+  afterAll(async () => {
+    await useBackend('cpu');
+  });
+
   it('drop the bottom rows and right columns left over, as the stride-p convolution does', () => {
+    expect(fusedKernelsActive()).toBe(backend === 'wasm');
     const m = VisionTransformer.create(CFG, { seed: 1 });
     // [h, w]: both sides off, only the height off, only the width off.
     for (const [h, w] of [[11, 9], [10, 8], [8, 11]]) {
@@ -72,7 +83,14 @@ describe('images whose side is not a multiple of the patch size', () => {
   });
 });
 
-describe('non-square patch grids', () => {
+for (const backend of ['cpu', 'wasm'] as const) describe(`non-square patch grids (${backend})`, () => {
+  beforeAll(async () => {
+    await useBackend(backend);
+  });
+  afterAll(async () => {
+    await useBackend('cpu');
+  });
+
   it('are refused with MsnShapeError whichever side equals the base grid', () => {
     const m = VisionTransformer.create(CFG, { seed: 1 });
     for (const [h, w, gh, gw] of [[12, 8, 3, 2], [8, 12, 2, 3], [12, 16, 3, 4]]) {
