@@ -44,6 +44,8 @@ export const MODULES = {
       'test/kernels/layer-norm.test.ts',
       'test/kernels/linear.test.ts',
       'test/kernels/adamw.test.ts',
+      // vit.ts's inference path of encode() (wasm, no tape) against the general path.
+      'test/kernels/inference.test.ts',
     ],
   },
   train: {
