@@ -151,4 +151,17 @@ describe('survivors of the first run', () => {
     expect(err.message).toContain('has 3 bytes');
     expect('cause' in err).toBe(false);
   });
+
+  it("an error caused by another keeps it as its cause (a missing shard: the ENOENT of stat; bad UTF-8: the decoder's error)", async () => {
+    const e = await model();
+    await writeModelDirectory(dir, e);
+    await rm(join(dir, e.manifest.shards[0].file));
+    const missing = await catchAsyncError(() => readModelDirectory(dir));
+    expect(missing.name).toBe('MsnFormatError');
+    expect(missing.cause).toBeInstanceOf(Error);
+    expect((missing.cause as NodeJS.ErrnoException).code).toBe('ENOENT');
+    await writeFile(join(dir, 'model.json'), Uint8Array.of(0x7b, 0xff, 0x7d));
+    const text = await catchAsyncError(() => readModelDirectory(dir));
+    expect(text.cause).toBeInstanceOf(TypeError); // TextDecoder({ fatal: true }) throws a TypeError
+  });
 });
