@@ -9,6 +9,7 @@
  *
  *   npm run bench:tta -- [--minutes 60] [--eval-every 5] [--target 0.9] [--workers N]
  *     [--recipe mnist-micro | small-images | options.json] [--total-steps N] [--seeds 3] [--json]
+ *     [--save run.msnckpt]   (the run's last state, written atomically: score it or continue it)
  *
  * Split of the 60,000 training images: the first 50,000 are pretrained on;
  * of the last 10,000, the first 5,000 are the labelled pool the shots are
@@ -26,6 +27,8 @@ import { ParallelPretrainer } from '../src/pretrain/parallel-node.js';
 import { recipeNames, recipeOptions } from '../src/pretrain/recipes.js';
 import type { PretrainOptions } from '../src/pretrain/config.js';
 import { CheckpointData } from '../src/pretrain/pretrainer.js';
+import { checkpointToBytes } from '../src/pretrain/checkpoint.js';
+import { writeFileAtomic } from '../src/io/atomic-file.js';
 import { VisionTransformer } from '../src/model/vit.js';
 import { embedImages } from '../src/embed/embed.js';
 import { evaluateFewShot, shotIndexUnion } from '../src/eval/fewshot.js';
@@ -104,6 +107,8 @@ while (trainedSec < budgetMin * 60 && run.step < run.config.totalSteps) {
     break;
   }
 }
+const savePath = argv.includes('--save') ? arg('save', '') : '';
+if (savePath) await writeFileAtomic(savePath, checkpointToBytes(await run.readCheckpoint()));
 await run.dispose();
 const summary = { date: new Date().toISOString(), workers, recipe: recipePath, plan: run.config.totalSteps, target, reached: reached ?? null, curve };
 if (argv.includes('--json')) console.log(JSON.stringify(summary));

@@ -79,6 +79,8 @@ export const MODULES = {
       'test/io/bytes.test.ts',
       'test/io/crc32.test.ts',
       'test/io/idb-store.test.ts',
+      // the IndexedDB model cache and checkpoint store on fake-indexeddb (a whole IndexedDB in JS)
+      'test/io/indexeddb.test.ts',
       'test/io/model-format.test.ts',
       'test/io/model-loader.test.ts',
       'test/io/tensor-container.test.ts',

@@ -34,7 +34,7 @@ export interface ParallelOptions {
   backend?: CoreBackend;
 }
 
-interface Member {
+export interface Member {
   worker: Worker;
   api: Comlink.Remote<Replica>;
 }
@@ -272,9 +272,10 @@ function asError(e: unknown): Error {
 /**
  * The worker entry: dist/worker/msn.train-worker.js next to the built
  * library (dist/node.js or dist/cli/main.js), or the TypeScript source under
- * tsx when msn-web runs from its repository.
+ * tsx when msn-web runs from its repository. (Exported for the test that
+ * runs one replica of a group in its own thread: test/train/replica-group.test.ts.)
  */
-function spawnReplica(): Member {
+export function spawnReplica(): Member {
   const built = [new URL('./worker/msn.train-worker.js', import.meta.url), new URL('../worker/msn.train-worker.js', import.meta.url)];
   const found = built.find((u) => u.protocol === 'file:' && existsSync(fileURLToPath(u)));
   // Workers inherit Node's flags; --input-type (node --input-type=module -e ...) is refused for file entries.
