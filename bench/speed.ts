@@ -15,7 +15,9 @@
  *   as images/s and achieved GFLOP/s against the plain-matMul ceiling.
  * - pretrain: whole pretraining steps (augmentations included) of the shipped
  *   recipe on MNIST training images, images/s of the one-thread Pretrainer
- *   against ParallelPretrainer with one worker per core, alternating rounds;
+ *   against ParallelPretrainer with one worker per core and against as many
+ *   independent one-thread runs side by side (the cores' own ceiling for any
+ *   data-parallel speed-up), alternating rounds;
  *   and micro-p4-28 in headless Chromium, a plain page (one thread) against a
  *   crossOriginIsolated one (tfjs-wasm threads), when Chromium and dist/ exist.
  * profiles: kernel time of one train step by kernel name (tf.profile).
@@ -36,10 +38,11 @@ import { createTrainState, disposeTrainState } from '../src/train/state.js';
 import { makeSchedules, officialSchedule } from '../src/train/schedules.js';
 import { trainStepAsync } from '../src/train/step.js';
 import { defaultViews, makeViews, disposeBatch, type ViewConfig } from '../src/pretrain/views.js';
-import { pretrainConfig } from '../src/pretrain/config.js';
+import { pretrainConfig, type PretrainOptions } from '../src/pretrain/config.js';
 import { Pretrainer } from '../src/pretrain/pretrainer.js';
-import { ParallelPretrainer } from '../src/pretrain/parallel-node.js';
-import { datasetFromPixels } from '../src/pretrain/source.js';
+import { ParallelPretrainer, spawnReplica } from '../src/pretrain/parallel-node.js';
+import { createGroupBuffer } from '../src/train/all-reduce.js';
+import { ImageDataset, datasetFromPixels, sharedPixelData } from '../src/pretrain/source.js';
 import { readIdxFolder } from '../src/data/idx-node.js';
 import { browserPretrain } from './browser-pretrain.js';
 import { availableParallelism } from 'node:os';
@@ -225,6 +228,23 @@ if (only === 'all' || only === 'train') {
 }
 
 // ---- pretraining on every core --------------------------------------------
+/** `count` one-thread runs in worker threads, each its own group of one (full batches, nothing shared). */
+async function independentRuns(options: PretrainOptions, data: ImageDataset, count: number) {
+  const members = Array.from({ length: count }, () => spawnReplica());
+  for (const m of members) {
+    const { reduceLength } = await m.api.init({ kind: 'create', options }, 'wasm');
+    await m.api.setData(sharedPixelData(data)!);
+    await m.api.join(createGroupBuffer(1, reduceLength), 0, 1);
+  }
+  return {
+    fit: (steps: number) => Promise.all(members.map((m) => m.api.fit({ steps }))),
+    dispose: async () => {
+      for (const m of members) await m.api.dispose();
+      await Promise.all(members.map((m) => m.worker.terminate()));
+    },
+  };
+}
+
 const pretrain: Record<string, unknown>[] = [];
 if (only === 'all' || only === 'pretrain') {
   const workers = Number(arg('workers', String(availableParallelism())));
@@ -235,21 +255,30 @@ if (only === 'all' || only === 'pretrain') {
   const n = Math.max(4, steps * 4); // steps per timed round
   const one = Pretrainer.create(recipe);
   const par = await ParallelPretrainer.create(recipe, { workers });
+  const alone = await independentRuns(recipe, data, workers);
   await one.fit(data, { steps: 2 }); // warm-up (first calls compile, V8 tiers up)
   await par.fit(data, { steps: 2 });
-  const rate: Record<string, number[]> = { one: [], par: [] };
+  await alone.fit(2);
+  const rate: Record<string, number[]> = { one: [], par: [], alone: [] };
   for (let r = 0; r < rounds; r++) {
     for (const [k, run] of [['one', one], ['par', par]] as const) {
       const t0 = performance.now();
       await run.fit(data, { steps: n });
       rate[k].push((n * recipe.batchSize) / ((performance.now() - t0) / 1000));
     }
+    const t0 = performance.now();
+    await alone.fit(n);
+    rate.alone.push((workers * n * recipe.batchSize) / ((performance.now() - t0) / 1000));
   }
   one.dispose();
   await par.dispose();
+  await alone.dispose();
+  // `independent`: the same number of one-thread runs side by side, nothing shared: what the cores give
+  // this workload at all, so the ceiling of any data-parallel speed-up on this machine.
   const row = {
     setup: 'shipped recipe, MNIST train images', batch: recipe.batchSize, steps: `${rounds} x ${n}`,
     'img/s one thread': r2(median(rate.one)), [`img/s ${workers} workers`]: r2(median(rate.par)), speedup: r2(median(rate.par) / median(rate.one)),
+    [`img/s ${workers} independent runs`]: r2(median(rate.alone)), 'independent / one': r2(median(rate.alone) / median(rate.one)),
   };
   pretrain.push(row);
   log(`pretrain ${JSON.stringify(row)}`);

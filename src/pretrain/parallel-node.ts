@@ -272,8 +272,8 @@ function asError(e: unknown): Error {
 /**
  * The worker entry: dist/worker/msn.train-worker.js next to the built
  * library (dist/node.js or dist/cli/main.js), or the TypeScript source under
- * tsx when msn-web runs from its repository. (Exported for the test that
- * runs one replica of a group in its own thread: test/train/replica-group.test.ts.)
+ * tsx when msn-web runs from its repository. (Exported for
+ * test/train/replica-group.test.ts and the benchmark's independent runs.)
  */
 export function spawnReplica(): Member {
   const built = [new URL('./worker/msn.train-worker.js', import.meta.url), new URL('../worker/msn.train-worker.js', import.meta.url)];
