@@ -13,12 +13,13 @@ import { useBackend } from '../../src/runtime/backend.js';
 import { Pretrainer } from '../../src/pretrain/pretrainer.js';
 import { Member, spawnReplica } from '../../src/pretrain/parallel-node.js';
 import { sharedPixelData } from '../../src/pretrain/source.js';
+import type { PretrainOptions } from '../../src/pretrain/config.js';
 import { SharedAllReduce, createGroupBuffer } from '../../src/train/all-reduce.js';
 import { TINY, structuredImages } from '../pretrain/helpers.js';
 import { expectOfficialMultiGpuSteps, tensorsOf } from '../pretrain/multi-gpu-reference.js';
 
 const data = structuredImages(64, 3);
-const OPTS = { ...TINY, batchSize: 8 };
+const OPTS: PretrainOptions = { ...TINY, batchSize: 8 };
 /** A step of TINY takes well under a second; a group whose ranks disagree would wait forever. */
 const DEADLINE_MS = 30_000;
 

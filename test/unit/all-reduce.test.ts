@@ -12,6 +12,7 @@ import '../../src/runtime/gradients.js';
 import {
   AllReduce, PEER_FAILED, SharedAllReduce, allReduceMean, allReduceSum, averageTensors, breakGroup, clearStop, createGroupBuffer, requestStop,
 } from '../../src/train/all-reduce.js';
+import { sinkhorn } from '../../src/train/loss.js';
 
 /** A group of two in which the other replica always contributes `peer` (same length as the call). */
 function withPeer(peer: number[]): AllReduce & { calls: number } {
@@ -83,6 +84,17 @@ describe('reductions inside TensorFlow.js', () => {
     expect(group.calls).toBe(1);
     tf.dispose([value, w, x, ...Object.values(grads)]);
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('sinkhorn without iterations over a group: q / (sum over every replica) x (B of every replica)', () => {
+    // distributed_sinkhorn with 0 iterations: Q /= all_reduce(sum(Q)); Q *= B, B = local B x world size.
+    // (With iterations B cancels: each prototype's row is renormalised after it.)
+    const t = tf.tensor2d([[1, 2, 3], [4, 5, 6]]); // [B = 2, K = 3], sum 21
+    const group = withPeer([63]); // the other replica's sum: 63, so 84 in all
+    const q = sinkhorn(t, 0, group);
+    expect(group.calls).toBe(1);
+    expect(Array.from(q.dataSync())).toEqual([1, 2, 3, 4, 5, 6].map((v) => Math.fround(Math.fround(v / 84) * 4)));
+    tf.dispose([t, q]);
   });
 
   it('allReduceSum: the elementwise sum, same shape', () => {
