@@ -26,6 +26,8 @@ class FakeDb {
   transactions: { mode: string; durability?: string }[] = [];
   /** Error name to abort the next readwrite transaction with. */
   failNextWrite: string | null = null;
+  /** How it fails: an abort carrying the error (quota), an error event of the request, or an abort without an error. */
+  failHow: 'abort' | 'request-error' | 'bare-abort' = 'abort';
   objectStoreNames = { contains: (name: string) => this.stores.has(name) };
 
   createObjectStore(name: string) {
@@ -52,8 +54,13 @@ class FakeDb {
         const op = (apply: () => unknown) => {
           const request = new FakeRequest();
           setTimeout(() => {
+            if (failWith && this.failHow === 'request-error') {
+              request.error = new DOMException('the request failed', failWith);
+              tx.onerror?.call(tx);
+              return;
+            }
             if (failWith) {
-              tx.error = new DOMException('quota', failWith);
+              if (this.failHow === 'abort') tx.error = new DOMException('quota', failWith);
               tx.onabort?.call(tx);
               return;
             }
@@ -70,7 +77,7 @@ class FakeDb {
           get: (key: string) => op(() => structuredClone(staged.get(key))),
           count: (key: string) => op(() => (staged.has(key) ? 1 : 0)),
           delete: (key: string) => op(() => (staged.delete(key), undefined)),
-          getAllKeys: () => op(() => [...staged.keys()].sort()),
+          getAllKeys: () => op(() => [...staged.keys()]), // insertion order: the store must sort
         };
       },
     };
@@ -167,6 +174,88 @@ describe('createIdbCheckpointStore (against an in-memory fake)', () => {
     expect((await catchAsyncError(() => store.get('odd'))).name).toBe('MsnFormatError');
     expect((await catchAsyncError(() => store.put('', Uint8Array.of(1)))).name).toBe('MsnValueError');
     expect((await catchAsyncError(() => store.put('k', [1] as unknown as Uint8Array))).name).toBe('MsnValueError');
+  });
+
+  it('lists keys sorted whatever order the database gives them in', async () => {
+    const { store } = makeStore();
+    for (const k of ['step-300', 'latest', 'best', 'step-100']) await store.put(k, Uint8Array.of(1));
+    expect(await store.list()).toEqual(['best', 'latest', 'step-100', 'step-300']);
+  });
+
+  it('stores a view at offset 0 that is shorter than its buffer as exactly its bytes', async () => {
+    const { store, db } = makeStore();
+    const backing = Uint8Array.of(5, 6, 7, 8, 9);
+    await store.put('k', backing.subarray(0, 2));
+    expect((db().stores.get('checkpoints')!.get('k') as ArrayBuffer).byteLength).toBe(2);
+    expect(await store.get('k')).toEqual(Uint8Array.of(5, 6));
+    const whole = Uint8Array.of(1, 2, 3);
+    await store.put('w', whole);
+    expect(await store.get('w')).toEqual(whole);
+  });
+
+  it('writes with strict durability and reads with the default', async () => {
+    const { store, db } = makeStore();
+    await store.put('k', Uint8Array.of(1));
+    await store.get('k');
+    await store.has('k');
+    await store.list();
+    await store.delete('k');
+    expect(db().transactions).toEqual([
+      { mode: 'readwrite', durability: 'strict' },
+      { mode: 'readonly', durability: 'default' },
+      { mode: 'readonly', durability: 'default' },
+      { mode: 'readonly', durability: 'default' },
+      { mode: 'readwrite', durability: 'strict' },
+    ]);
+  });
+
+  it('names the action that failed: a closed connection, a failed request, an abort without an error', async () => {
+    const { store, db } = makeStore();
+    await store.put('k', Uint8Array.of(1));
+    db().closed = true; // the browser closed it under the store: transaction() throws InvalidStateError
+    const tail = '; the previous value, if any, is unchanged; retry, or check that the page may use IndexedDB (private browsing can block it).';
+    const closing = '(InvalidStateError: The database connection is closing.)';
+    for (const [call, action] of [
+      [() => store.get('k'), "read 'k'"],
+      [() => store.has('k'), "look up 'k'"],
+      [() => store.delete('k'), "delete 'k'"],
+      [() => store.list(), 'list keys'],
+      [() => store.put('k', Uint8Array.of(2)), "store 'k'"],
+    ] as const) {
+      const err = await catchAsyncError(call);
+      expect(err.name).toBe('MsnError');
+      expect(err.message).toBe(`Checkpoint store: could not ${action} ${closing}${tail}`);
+      expect((err as Error & { cause?: DOMException }).cause?.name).toBe('InvalidStateError');
+    }
+    db().closed = false;
+    db().failNextWrite = 'ConstraintError';
+    db().failHow = 'request-error';
+    const failed = await catchAsyncError(() => store.put('k', Uint8Array.of(3)));
+    expect(failed.message).toBe(`Checkpoint store: could not store 'k' (ConstraintError: the request failed)${tail}`);
+    db().failNextWrite = 'x';
+    db().failHow = 'bare-abort';
+    const aborted = await catchAsyncError(() => store.delete('k'));
+    expect(aborted.message).toBe(`Checkpoint store: could not delete 'k' (AbortError: transaction aborted)${tail}`);
+    expect(await store.get('k')).toEqual(Uint8Array.of(1));
+  });
+
+  it('refuses bad names, keys and values word for word, before touching the database', async () => {
+    const factory = new FakeFactory();
+    const idb = factory as unknown as IDBFactory;
+    expect(expectNamedError(() => createIdbCheckpointStore('', { indexedDB: idb }), 'MsnValueError').message).toBe('createIdbCheckpointStore: dbName must be a non-empty string.');
+    expect(expectNamedError(() => createIdbCheckpointStore(5 as unknown as string, { indexedDB: idb }), 'MsnValueError').message).toBe('createIdbCheckpointStore: dbName must be a non-empty string.');
+    expect(expectNamedError(() => createIdbCheckpointStore('db', { indexedDB: idb, storeName: '' }), 'MsnValueError').message).toBe('createIdbCheckpointStore: storeName must be a non-empty string.');
+    expect(expectNamedError(() => createIdbCheckpointStore('db', { indexedDB: idb, storeName: 7 as unknown as string }), 'MsnValueError').message).toBe('createIdbCheckpointStore: storeName must be a non-empty string.');
+    const store = createIdbCheckpointStore('db', { indexedDB: idb });
+    store.close(); // closing a store that never opened is fine
+    for (const key of ['', 5, undefined]) {
+      const err = await catchAsyncError(() => store.put(key as unknown as string, Uint8Array.of(1)));
+      expect(err.name).toBe('MsnValueError');
+      expect(err.message).toBe(`Checkpoint store: key must be a non-empty string such as 'latest', got ${typeof key}.`);
+    }
+    const notBytes = await catchAsyncError(() => store.put('k', [1] as unknown as Uint8Array));
+    expect(notBytes.message).toBe('Checkpoint store: put("k") needs a Uint8Array.');
+    expect(factory.opens).toBe(0);
   });
 
   it('without IndexedDB (Node) it fails at once with MsnBackendError pointing to writeFileAtomic', () => {

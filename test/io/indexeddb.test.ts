@@ -210,8 +210,12 @@ describe('createIdbCheckpointStore on IndexedDB (fake-indexeddb)', () => {
     const store = createIdbCheckpointStore('newer', { indexedDB: idb });
     const err = await catchAsyncError(() => store.list());
     expect(err.name).toBe('MsnError');
-    expect(err.message).toMatch(/^Checkpoint store: could not open database 'newer' \(VersionError: .+\); the previous value, if any, is unchanged; retry/);
-    expect((err as Error & { cause?: { name: string } }).cause?.name).toBe('VersionError');
+    const cause = (err as Error & { cause?: DOMException }).cause!;
+    expect(cause.name).toBe('VersionError');
+    expect(cause.message.length).toBeGreaterThan(0);
+    expect(err.message).toBe(
+      `Checkpoint store: could not open database 'newer' (VersionError: ${cause.message}); the previous value, if any, is unchanged; retry, or check that the page may use IndexedDB (private browsing can block it).`,
+    );
     await deleteDatabase(idb, 'newer');
     await store.put('k', Uint8Array.of(1));
     expect(await store.list()).toEqual(['k']);
