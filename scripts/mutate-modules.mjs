@@ -37,6 +37,7 @@ export const MODULES = {
       'test/interop/import.test.ts',
       'test/unit/mutation-model.test.ts',
       'test/unit/mutation-vit.test.ts',
+      'test/unit/mutation-pos-embed-validate.test.ts',
       'test/interop/torch-layout.test.ts',
       // layers.ts's linear, attention, gelu and layerNorm on the fused and the composed path; adamw creates a model.
       'test/kernels/attention.test.ts',
