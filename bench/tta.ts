@@ -8,7 +8,7 @@
  * the curve.
  *
  *   npm run bench:tta -- [--minutes 60] [--eval-every 5] [--target 0.9] [--workers N]
- *     [--recipe mnist-micro | small-images | options.json] [--total-steps N (default 200 x minutes)] [--seeds 3] [--json]
+ *     [--recipe mnist-micro | small-images | options.json] [--total-steps N (a named recipe: default 200 x minutes)] [--seeds 3] [--json]
  *     [--save run.msnckpt]   (the run's last state, written atomically: score it or continue it)
  *
  * Split of the 60,000 training images: the first 50,000 are pretrained on;
@@ -45,11 +45,11 @@ const recipePath = arg('recipe', 'mnist-micro');
 // (3.3-3.8 steps/s of 64 images). A plan far longer than the budget stops with the learning rate still
 // high and the features unformed; far shorter ends the cosine early (docs/pretraining.md).
 const STEPS_PER_MINUTE = 200;
-const totalSteps = Number(arg('total-steps', String(Math.round(budgetMin * STEPS_PER_MINUTE))));
-// A named recipe is planned for the 50,000 pretraining images; a JSON file is taken as it is.
+const givenSteps = argv.includes('--total-steps') ? Number(arg('total-steps', '0')) : undefined;
+// A named recipe is planned for the budget; a JSON file is taken as it is (unless --total-steps is given).
 const recipe: PretrainOptions = recipeNames().includes(recipePath)
-  ? recipeOptions(recipePath, { height: 28, width: 28, channels: 1, count: 50_000 }, { totalSteps })
-  : { ...JSON.parse(readFileSync(recipePath, 'utf8')), totalSteps };
+  ? recipeOptions(recipePath, { height: 28, width: 28, channels: 1, count: 50_000 }, { totalSteps: givenSteps ?? Math.round(budgetMin * STEPS_PER_MINUTE) })
+  : { ...JSON.parse(readFileSync(recipePath, 'utf8')), ...(givenSteps ? { totalSteps: givenSteps } : {}) };
 const log = (s: string) => process.stderr.write(`${new Date().toISOString()} ${s}\n`);
 tf.env().set('PROD', true);
 await useBackend('wasm');

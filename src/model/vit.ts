@@ -62,14 +62,21 @@ export class VisionTransformer {
     return [...this.params.values()];
   }
 
-  /** Patch embedding: [B, H, W, C] -> [B, N, D] with the grid side(s). */
-  private patchEmbed(x: tf.Tensor4D): { tokens: tf.Tensor3D; gh: number; gw: number } {
+  /** The patch grid of x and x cropped to it: leftover pixels are dropped, as the stride-p convolution does. */
+  private cropToGrid(x: tf.Tensor4D): { cropped: tf.Tensor4D; gh: number; gw: number } {
     const p = this.cfg.patchSize;
     const [b, h, w, c] = x.shape;
     const gh = Math.floor(h / p);
     const gw = Math.floor(w / p);
-    // Leftover pixels are dropped, as the stride-p convolution does.
     const cropped = gh * p === h && gw * p === w ? x : tf.slice(x, [0, 0, 0, 0], [b, gh * p, gw * p, c]);
+    return { cropped, gh, gw };
+  }
+
+  /** Patch embedding: [B, H, W, C] -> [B, N, D] with the grid side(s). */
+  private patchEmbed(x: tf.Tensor4D): { tokens: tf.Tensor3D; gh: number; gw: number } {
+    const p = this.cfg.patchSize;
+    const [b, , , c] = x.shape;
+    const { cropped, gh, gw } = this.cropToGrid(x);
     const rows = tf.reshape(cropped, [b * gh, p, gw, p * c]); // [B*gh, p(row), gw, p(col)*C]
     const patches = tf.transpose(rows, [0, 2, 1, 3]); // [B*gh, gw, p(row), p(col)*C]
     const flat = tf.reshape(patches, [b * gh * gw, p * p * c]); // rows over (row, col, C)
@@ -187,10 +194,8 @@ export class VisionTransformer {
       const d = cfg.embedDim;
       // patchEmbed() with views for its reshapes (the transpose reads one, the product another).
       const p = cfg.patchSize;
-      const [, h, w, c] = images.shape;
-      const gh = Math.floor(h / p);
-      const gw = Math.floor(w / p);
-      const cropped = gh * p === h && gw * p === w ? images : tf.slice(images, [0, 0, 0, 0], [b, gh * p, gw * p, c]);
+      const c = images.shape[3];
+      const { cropped, gh, gw } = this.cropToGrid(images);
       const patches = run('Transpose', { x: view(cropped, [b * gh, p, gw, p * c]) }, { perm: [0, 2, 1, 3] }) as tf.Tensor;
       const n = gh * gw;
       const t = n + 1;
