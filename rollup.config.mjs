@@ -172,10 +172,11 @@ const copyWasm = {
 
 /**
  * Browser builds: the Node-only modules (worker_threads transport, the
- * installed wasm folder, models from folders) become node-only.browser.ts,
+ * installed wasm folder, models from folders, pretraining replicas in
+ * worker threads) become node-only.browser.ts,
  * so no node:* import and no msn.node-worker.js reaches a browser bundle.
  */
-const NODE_ONLY = ['src/runtime/node-transport.ts', 'src/runtime/node-wasm-dir.ts', 'src/io/model-loader-node.ts'];
+const NODE_ONLY = ['src/runtime/node-transport.ts', 'src/runtime/node-wasm-dir.ts', 'src/io/model-loader-node.ts', 'src/pretrain/parallel-node.ts'];
 const browserStubs = {
   name: 'msn-browser-stubs',
   async resolveId(source, importer, options) {

@@ -11,10 +11,20 @@
  * import this entry (in `vite dev` a worker entry loaded twice, once as the
  * worker and once as a chunk's import, would register tfjs twice). The
  * shipped models' files are such literals too.
+ *
+ * Started with `?msn-role=replica` (pretrain/parallel-web.ts), the same bundle
+ * is a replica of data-parallel pretraining instead of an engine.
  */
+import * as tf from '@tensorflow/tfjs-core';
+import * as Comlink from 'comlink';
 import { MsnEngine, type EngineOptions } from '../src/runtime/engine.js';
 import { exposeEngine } from '../src/runtime/worker-host.js';
+import { setWasmFiles } from '../src/runtime/backend.js';
+import { REPLICA_ROLE, webReplicaHost } from '../src/pretrain/parallel-web.js';
 import type { ShippedModelName, ShippedModelUrls } from '../src/io/shipped-models.js';
+import type { Replica } from '../src/pretrain/replica.js';
+
+type ReplicaMethod = 'init' | 'join' | 'setData' | 'planSteps' | 'fit' | 'checkpoint' | 'numTensors' | 'dispose';
 
 const WASM_FILES = {
   'tfjs-backend-wasm.wasm': new URL('./tfjs-backend-wasm.wasm', import.meta.url).href,
@@ -37,10 +47,33 @@ export const SHIPPED_MODEL_URLS: Record<ShippedModelName, ShippedModelUrls> = {
 
 /** An in-thread engine whose default .wasm files and shipped models are the ones next to this bundle. */
 export function createEngine(opts: EngineOptions = {}): MsnEngine {
-  return new MsnEngine({ defaultWasmFiles: WASM_FILES, shippedModels: SHIPPED_MODEL_URLS, ...opts });
+  // Replicas of a data-parallel run are this same file, whatever URL a bundler gave it.
+  return new MsnEngine({ defaultWasmFiles: WASM_FILES, shippedModels: SHIPPED_MODEL_URLS, replicaHost: webReplicaHost(import.meta.url), ...opts });
 }
 
 declare const WorkerGlobalScope: { new (): unknown } | undefined;
 if (typeof WorkerGlobalScope !== 'undefined' && self instanceof WorkerGlobalScope) {
-  exposeEngine(self as unknown as Parameters<typeof exposeEngine>[0], createEngine({ host: 'browser-worker' }));
+  if (new URL(self.location.href).searchParams.get(REPLICA_ROLE) === 'replica') {
+    exposeReplica();
+  } else {
+    exposeEngine(self as unknown as Parameters<typeof exposeEngine>[0], createEngine({ host: 'browser-worker' }));
+  }
+}
+
+/**
+ * A pretraining replica: one core each, so tfjs's single-threaded wasm build
+ * (whose memory msn-web's own kernels share). Exposed at once, so that no
+ * message from the coordinator arrives before a listener; the training code
+ * itself loads on the first call.
+ */
+function exposeReplica(): void {
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+  setWasmFiles(WASM_FILES);
+  const replica = import('../src/pretrain/replica.js').then(({ Replica }) => new Replica());
+  const forward = <K extends ReplicaMethod>(k: K) => async (...a: Parameters<Replica[K]>) => ((await replica)[k] as (...x: unknown[]) => unknown)(...a);
+  const api: Record<ReplicaMethod, unknown> = {
+    init: forward('init'), join: forward('join'), setData: forward('setData'), planSteps: forward('planSteps'),
+    fit: forward('fit'), checkpoint: forward('checkpoint'), numTensors: forward('numTensors'), dispose: forward('dispose'),
+  };
+  Comlink.expose(api, self as unknown as Parameters<typeof Comlink.expose>[1]);
 }

@@ -112,6 +112,13 @@ export interface PretrainRunOptions {
   warmupSteps?: number;
   seed?: number;
   lr?: { start?: number; ref?: number; final?: number };
+  /**
+   * Data-parallel replicas for a new run (default 1: this engine's thread). With N > 1 the run
+   * trains in N workers (worker threads in Node, Web Workers in browsers, where the page must be
+   * crossOriginIsolated), each on batchSize / N images per step, with the official multi-GPU
+   * semantics (docs/pretraining.md); progress, checkpoints and the encoder in use work as with one.
+   */
+  workers?: number;
   /** Steps between onCheckpoint calls (0 or absent: only at the end when a callback is given). */
   checkpointEvery?: number;
   /** In-thread only: cancels the run (the client maps this to abortPretraining()). */

@@ -35,6 +35,7 @@ import { type CheckedPixels, checkPixels } from './pixels.js';
 import { BackendSelection, selectBackend } from './select-backend.js';
 import { asResourceError } from './resources.js';
 import type { WasmFiles } from './backend.js';
+import type { ReplicaHost } from '../pretrain/parallel.js';
 import { Embedder } from './embedder.js';
 import { HeadStore } from './head-store.js';
 import { type CheckpointCallback, type ProgressCallback, PretrainSession } from './pretrain-session.js';
@@ -48,6 +49,8 @@ export interface EngineOptions {
   defaultWasmFiles?: WasmFiles;
   /** The shipped models' files as URLs, by model name (the browser worker bundle; Node reads the installed folder). */
   shippedModels?: Record<string, ShippedModelUrls>;
+  /** Where `pretrain({ workers })` starts its replicas (the browser worker bundle passes Web Workers of itself; default: Node's worker threads). */
+  replicaHost?: ReplicaHost;
 }
 
 export class MsnEngine implements MsnApi {
@@ -82,6 +85,7 @@ export class MsnEngine implements MsnApi {
       follow: (lent) => this.embedder?.follow(lent),
       releaseBase: () => this.embedder?.releaseBase(),
       guard: (f) => this.guard('pretrain()', 'Lower batchSize.', f),
+      replicas: () => ({ host: this.opts.replicaHost, backend: this.selection?.backend === 'cpu' ? 'cpu' : 'wasm' }),
     });
   }
 

@@ -1,12 +1,14 @@
 /**
  * What the browser builds (dist/browser/, dist/worker/msn.worker.js) get
  * instead of the Node-only modules (rollup.config.mjs, `browserStubs`):
- * node-transport.ts, node-wasm-dir.ts and io/model-loader-node.ts. The
+ * node-transport.ts, node-wasm-dir.ts, io/model-loader-node.ts and
+ * pretrain/parallel-node.ts. The
  * browser graph then references no node:* module and no msn.node-worker.js,
  * which bundlers (Vite, webpack) would otherwise try to resolve or ship.
  */
 import { MsnConfigError } from '../errors.js';
 import type { NodeWorkerOptions, Transport } from './client.js';
+import type { ReplicaHost } from '../pretrain/parallel.js';
 
 export async function nodeTransport(_url?: string | URL, _options?: NodeWorkerOptions): Promise<Transport> {
   throw new MsnConfigError('This is the browser build of msn-web: worker_threads are not available. In Node, import msn-web without the "browser" condition.');
@@ -27,3 +29,11 @@ export function shippedModelDirectory(name: string): never {
 export async function isDirectory(_path: string): Promise<boolean> {
   return false;
 }
+
+/** Replicas in worker threads do not exist here; the engine passes Web Workers (pretrain/parallel-web.ts). */
+export const nodeReplicaHost: ReplicaHost = {
+  spawn() {
+    throw new MsnConfigError('This is the browser build of msn-web: pretraining replicas run in Web Workers. Pass { host: webReplicaHost(workerUrl) }, or use msn.pretrain(images, { workers }).');
+  },
+  cores: () => 1,
+};

@@ -17,6 +17,9 @@ import { MsnConfigError, MsnDisposedError, MsnValueError } from '../errors.js';
 import type { VisionTransformer } from '../model/vit.js';
 import { initPrototypes } from '../model/params.js';
 import type { Pretrainer } from '../pretrain/pretrainer.js';
+import type { ReplicaHost } from '../pretrain/parallel.js';
+import type { MirroredParallelRun } from './parallel-run.js';
+import type { CoreBackend } from './backend.js';
 import type { PixelData, PretrainProgress, PretrainRunOptions, PretrainSummary } from './api.js';
 import type { LentEncoder, Preprocess } from './embedder.js';
 import { checkPixels, pretrainPixels } from './pixels.js';
@@ -24,7 +27,10 @@ import { checkGpuErrors, withGpuCheck } from './select-backend.js';
 import { checkTrainBatch } from './resources.js';
 
 /** Options that set up a new run (rejected when a run exists). */
-const RUN_KEYS = ['batchSize', 'totalSteps', 'warmupSteps', 'seed', 'lr'] as const;
+const RUN_KEYS = ['batchSize', 'totalSteps', 'warmupSteps', 'seed', 'lr', 'workers'] as const;
+
+/** A run: one thread, or replicas in workers with a mirror here (same surface). */
+type Run = Pretrainer | MirroredParallelRun;
 
 /** Where the run comes from, as capabilities().model.source reports it. */
 export type RunOrigin = 'pretrained' | 'checkpoint';
@@ -39,13 +45,15 @@ export interface SessionHost {
   releaseBase(): void;
   /** Runs a training call (the engine turns out-of-memory failures into MsnResourceError there). */
   guard<T>(f: () => Promise<T>): Promise<T>;
+  /** Where the replicas of a run with `workers` > 1 start (host undefined: the platform's default) and their backend. */
+  replicas(): { host?: ReplicaHost; backend: CoreBackend };
 }
 
 export type ProgressCallback = (p: PretrainProgress) => void;
 export type CheckpointCallback = (bytes: Uint8Array, step: number) => void | Promise<void>;
 
 export class PretrainSession {
-  private run: Pretrainer | undefined;
+  private run: Run | undefined;
   private runOrigin: RunOrigin | undefined;
   /** The pretrain() call in progress: its abort controller and its end. */
   private active: { abort: AbortController; done: Promise<unknown> } | undefined;
@@ -54,7 +62,7 @@ export class PretrainSession {
   constructor(private readonly host: SessionHost) {}
 
   /** The run (once pretrain() or loadCheckpoint() made one). */
-  get pretrainer(): Pretrainer | undefined {
+  get pretrainer(): Run | undefined {
     return this.run;
   }
 
@@ -92,7 +100,7 @@ export class PretrainSession {
     outer?.addEventListener('abort', onOuterAbort);
     let resolveDone!: () => void;
     this.active = { abort, done: new Promise<void>((r) => (resolveDone = r)) };
-    let created: Pretrainer | undefined;
+    let created: Run | undefined;
     try {
       await ready();
       checkRunOptions(opts);
@@ -114,7 +122,7 @@ export class PretrainSession {
       }
       checkTrainBatch(cfg.model, cfg.views, cfg.batchSize);
       const steps = opts.steps ?? (p.planEnd > p.step ? p.planEnd - p.step : cfg.totalSteps);
-      p.planSteps(steps);
+      await p.planSteps(steps);
       if (created) this.adopt(created, 'pretrained');
       const { data: px, channels } = pretrainPixels(src);
       const dataset = datasetFromPixels(px, src.shape.count, src.shape.height, src.shape.width, channels);
@@ -144,37 +152,40 @@ export class PretrainSession {
     }
   }
 
-  /** A new run from the encoder in use (not yet adopted). */
-  private async newRun(opts: PretrainRunOptions): Promise<Pretrainer> {
-    const { Pretrainer } = await import('../pretrain/pretrainer.js');
+  /** A new run from the encoder in use (not yet adopted): in this thread, or over `opts.workers` replicas. */
+  private async newRun(opts: PretrainRunOptions): Promise<Run> {
     const { encoder, preprocess, prototypes, seed: defaultSeed } = this.host.start();
     const cfg = encoder.cfg;
     const seed = opts.seed ?? defaultSeed;
-    return Pretrainer.fromWeights(
-      {
-        model: cfg,
-        views: { mean: preprocess.mean, std: preprocess.std },
-        batchSize: opts.batchSize,
-        totalSteps: opts.totalSteps ?? opts.steps,
-        warmupSteps: opts.warmupSteps,
-        seed,
-        ...(opts.lr ? { lr: { ...OFFICIAL_SCHEDULE.lr, ...opts.lr } } : {}),
-      },
-      await encoder.readWeights(),
-      prototypes ?? initPrototypes(cfg, prototypeSeed(seed)), // as Pretrainer.create would for an untouched preset
-      encoder.numBatchesTracked,
-    );
+    const options = {
+      model: cfg,
+      views: { mean: preprocess.mean, std: preprocess.std },
+      batchSize: opts.batchSize,
+      totalSteps: opts.totalSteps ?? opts.steps,
+      warmupSteps: opts.warmupSteps,
+      seed,
+      ...(opts.lr ? { lr: { ...OFFICIAL_SCHEDULE.lr, ...opts.lr } } : {}),
+    };
+    const weights = await encoder.readWeights();
+    const protos = prototypes ?? initPrototypes(cfg, prototypeSeed(seed)); // as Pretrainer.create would for an untouched preset
+    if ((opts.workers ?? 1) > 1) {
+      const { MirroredParallelRun } = await import('./parallel-run.js');
+      const { host, backend } = this.host.replicas();
+      return MirroredParallelRun.fromWeights(options, weights, protos, encoder.numBatchesTracked, { workers: opts.workers, host, backend }, () => this.follow());
+    }
+    const { Pretrainer } = await import('../pretrain/pretrainer.js');
+    return Pretrainer.fromWeights(options, weights, protos, encoder.numBatchesTracked);
   }
 
   /** `p`'s target encoder becomes the one in use (the base model stays until p takes a step). */
-  private adopt(p: Pretrainer, origin: RunOrigin): void {
+  private adopt(p: Run, origin: RunOrigin): void {
     this.run = p;
     this.runOrigin = origin;
     this.follow();
   }
 
   /** Undoes adopt(): back to the base model, the source it had. */
-  private unadopt(p: Pretrainer): void {
+  private unadopt(p: Run): void {
     this.run = undefined;
     this.runOrigin = undefined;
     this.follow();
@@ -252,6 +263,10 @@ function checkRunOptions(opts: PretrainRunOptions): void {
   posInt('steps', opts.steps);
   posInt('batchSize', opts.batchSize);
   posInt('totalSteps', opts.totalSteps);
+  const workers = opts.workers;
+  if (workers !== undefined && (!Number.isInteger(workers) || workers < 1 || workers > 64)) {
+    throw new MsnValueError(`workers must be an integer from 1 to 64, got ${String(workers)}.`);
+  }
   const every = opts.checkpointEvery;
   if (every !== undefined && (!Number.isInteger(every) || every < 0)) {
     throw new MsnValueError(`checkpointEvery must be an integer >= 0 (0: only at the end), got ${String(every)}.`);

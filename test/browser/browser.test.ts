@@ -234,6 +234,35 @@ describe.runIf(HAVE_CHROME)('in headless Chromium', () => {
     expect(r.offsite).toEqual([]);
   });
 
+  it('pretrain({ workers: 2 }) trains over two Web Workers in a crossOriginIsolated page, and refuses clearly elsewhere', async () => {
+    type Side = { steps?: number[]; totalStep?: number; features?: number[]; checkpoint?: number; error?: { name: string; message: string }; embedsAfter?: number; pretraining: unknown };
+    type Result = { crossOriginIsolated: boolean; par: Side; one?: { features: number[] }; resumed?: number[] };
+    const srv = await startServer({ isolate: true });
+    const { page } = await openPage(srv, 'harness.html');
+    try {
+      await page.waitForFunction(() => (window as unknown as { harnessReady?: boolean }).harnessReady === true);
+      const r = (await page.evaluate(() => (window as unknown as { msnHarness: { parallelPretrain(w: number): Promise<unknown> } }).msnHarness.parallelPretrain(2))) as Result;
+      expect(r.crossOriginIsolated).toBe(true);
+      expect(r.par.error).toBeUndefined();
+      expect(r.par.steps).toEqual([1, 2, 3]);
+      expect(r.par.totalStep).toBe(3);
+      expect(r.par.features!.every(Number.isFinite)).toBe(true);
+      // BatchNorm statistics per replica (as per GPU): the run differs from one thread's, so the replicas trained it.
+      expect(r.par.features).not.toEqual(r.one!.features);
+      // The encoder in use is the replicas' state: its checkpoint, loaded elsewhere, gives the same features.
+      expect(r.resumed).toEqual(r.par.features);
+    } finally {
+      await page.close();
+      await srv.close();
+    }
+    // Without COOP/COEP there is no SharedArrayBuffer: a typed error that says what to do; the engine still embeds.
+    const plainPage = (await run<Result>('parallelPretrain', 2)).par;
+    expect(plainPage.error?.name).toBe('MsnConfigError');
+    expect(plainPage.error?.message).toMatch(/needs SharedArrayBuffer: in a browser, serve the page crossOriginIsolated/);
+    expect(plainPage.embedsAfter).toBe(3 * 16); // 3 images x width 16 (the harness TINY)
+    expect(plainPage.pretraining).toBeNull();
+  });
+
   it('with COOP/COEP the page is crossOriginIsolated and wasm loads its threaded SIMD binary', async () => {
     const r = await plain({ isolate: true }, '?backend=wasm');
     timings.push(`plain page with COOP/COEP, wasm: ${(r.ms / 1000).toFixed(2)} s`);

@@ -120,7 +120,7 @@ describe('ParallelPretrainer (worker_threads, wasm)', () => {
     const err = await run
       .fit(data, {
         steps: 40, checkpointEvery: 1, onCheckpoint: (c) => saveCheckpointFile(file, c),
-        onProgress: (e) => void (e.step === 3 && run.workerThread(1).terminate()),
+        onProgress: (e) => void (e.step === 3 && run.replica(1).terminate()),
       })
       .catch((e) => e);
     expect(err.name).toBe('MsnWorkerError');

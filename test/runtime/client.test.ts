@@ -167,6 +167,32 @@ describe('worker_threads client', () => {
     expect(Array.from(await local.embed(images(3), shape(3)))).toEqual(Array.from(await worker.embed(images(3), shape(3))));
   });
 
+  it('pretrains over two replicas from inside the worker engine (workers: 2), as the same run in this thread does', async () => {
+    const [par, one] = await Promise.all([
+      createMsn({ ...WORKER, config: TINY, seed: 5, backend: 'wasm' }),
+      createMsn({ worker: false, config: TINY, seed: 5, backend: 'wasm' }),
+    ]);
+    try {
+      const data = () => ({ pixels: images(16, 9), shape: shape(16) }); // fresh: a call transfers its pixels
+      const steps: number[] = [];
+      const s = await par.pretrain(data(), { steps: 2, batchSize: 8, workers: 2, onProgress: (p) => steps.push(p.step) });
+      expect(s.totalStep).toBe(2);
+      expect(steps).toEqual([1, 2]);
+      const m0 = (await par.memory()).numTensors;
+      await par.pretrain(data(), { steps: 1 });
+      expect((await par.memory()).numTensors).toBe(m0); // a new mirror replaces the old one, nothing stays behind
+      // The same run in one thread differs (BatchNorm statistics per replica, as per GPU), so the
+      // two replicas really trained: the encoder in use is the replicas' and its checkpoint resumes.
+      await one.pretrain(data(), { steps: 3, batchSize: 8 });
+      const probe = () => images(3);
+      expect(Array.from(await par.embed(probe(), shape(3)))).not.toEqual(Array.from(await one.embed(probe(), shape(3))));
+      await one.loadCheckpoint(await par.saveCheckpoint());
+      expect(Array.from(await one.embed(probe(), shape(3)))).toEqual(Array.from(await par.embed(probe(), shape(3))));
+    } finally {
+      await Promise.all([par.dispose(), one.dispose()]);
+    }
+  });
+
   it('keeps numTensors flat in the worker across repeated calls', async () => {
     const id = await worker.fitHead({ pixels: images(6, 4), shape: shape(6), labels: labels(6) });
     await worker.embed(images(3), shape(3));

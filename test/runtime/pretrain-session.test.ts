@@ -35,6 +35,7 @@ function host() {
       log.push('release');
     },
     guard: (f) => f(),
+    replicas: () => ({ backend: 'wasm' }),
   };
   return h;
 }

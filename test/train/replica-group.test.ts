@@ -11,7 +11,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../../src/runtime/backend.js';
 import { Pretrainer } from '../../src/pretrain/pretrainer.js';
-import { Member, spawnReplica } from '../../src/pretrain/parallel-node.js';
+import { NodeReplica, spawnReplica } from '../../src/pretrain/parallel-node.js';
 import { sharedPixelData } from '../../src/pretrain/source.js';
 import type { PretrainOptions } from '../../src/pretrain/config.js';
 import { SharedAllReduce, createGroupBuffer } from '../../src/train/all-reduce.js';
@@ -41,7 +41,7 @@ function watchdog(buffer: SharedArrayBuffer, ms: number): Worker {
 }
 
 describe('a replica group with rank 0 in this thread (wasm)', () => {
-  let other: Member | undefined;
+  let other: NodeReplica | undefined;
   let dog: Worker | undefined;
   beforeAll(async () => {
     await useBackend('wasm');
@@ -52,7 +52,7 @@ describe('a replica group with rank 0 in this thread (wasm)', () => {
     other = dog = undefined;
   });
 
-  async function groupOfTwo(): Promise<{ rank0: Pretrainer; buffer: SharedArrayBuffer; rank1: Member }> {
+  async function groupOfTwo(): Promise<{ rank0: Pretrainer; buffer: SharedArrayBuffer; rank1: NodeReplica }> {
     other = spawnReplica();
     const { reduceLength } = await other.api.init({ kind: 'create', options: OPTS }, 'wasm');
     const buffer = createGroupBuffer(2, reduceLength);

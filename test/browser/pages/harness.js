@@ -167,16 +167,47 @@ async function overhead(n = 1000) {
 }
 
 /** Pretraining images/s of micro-p4-28 in the worker (wasm): `steps` timed steps after 2 warm-up steps. */
-async function pretrainRate(steps = 8, batchSize = 64) {
+async function pretrainRate(steps = 8, batchSize = 64, workers = 1) {
   const msn = await createMsn({ preset: 'micro-p4-28', backend: 'wasm' });
   const caps = await msn.capabilities();
   const px = images(512, 9, 28);
-  await msn.pretrain({ pixels: px.slice(), shape: shape(512, 28) }, { steps: 2, batchSize });
+  await msn.pretrain({ pixels: px.slice(), shape: shape(512, 28) }, { steps: 2, batchSize, workers });
   const t0 = performance.now();
   await msn.pretrain({ pixels: px.slice(), shape: shape(512, 28) }, { steps });
   const seconds = (performance.now() - t0) / 1000;
   await msn.dispose();
   return { imagesPerSec: (steps * batchSize) / seconds, wasm: caps.wasm, crossOriginIsolated: self.crossOriginIsolated };
+}
+
+/**
+ * pretrain({ workers }) in this page: 3 steps over `workers` replicas (Web Workers of the worker
+ * bundle) and the same 3 steps in one thread; the embeddings of both, and of a third client that
+ * loaded the parallel run's checkpoint. Errors come back as { name, message }.
+ */
+async function parallelPretrain(workers) {
+  const probe = images(3, 21);
+  const run = async (w) => {
+    const msn = await createMsn({ config: TINY, seed: 3, backend: 'wasm' });
+    try {
+      const steps = [];
+      const s = await msn.pretrain({ pixels: images(32, 5), shape: shape(32) }, { steps: 3, batchSize: 8, workers: w, onProgress: (p) => steps.push(p.step) });
+      const caps = await msn.capabilities();
+      return { steps, totalStep: s.totalStep, features: Array.from(await msn.embed(probe.slice(), shape(3))), checkpoint: await msn.saveCheckpoint(), pretraining: caps.pretraining ?? null };
+    } catch (e) {
+      // The engine stays usable after a refused run: it still embeds.
+      return { error: { name: e.name, message: e.message }, embedsAfter: (await msn.embed(probe.slice(), shape(3))).length, pretraining: (await msn.capabilities()).pretraining ?? null };
+    } finally {
+      await msn.dispose();
+    }
+  };
+  const par = await run(workers);
+  if (par.error) return { crossOriginIsolated: self.crossOriginIsolated, par };
+  const one = await run(1);
+  const msn = await createMsn({ config: TINY, seed: 3, backend: 'wasm' });
+  await msn.loadCheckpoint(par.checkpoint);
+  const resumed = Array.from(await msn.embed(probe.slice(), shape(3)));
+  await msn.dispose();
+  return { crossOriginIsolated: self.crossOriginIsolated, par: { ...par, checkpoint: par.checkpoint.length }, one: { features: one.features }, resumed };
 }
 
 /** The named model loaded twice with `cache: dbName`: where each load came from, and the same features. */
@@ -192,5 +223,5 @@ async function cachedModel(dbName) {
   return out;
 }
 
-window.msnHarness = { scenario, errors, inThreadVsWorker, overhead, pretrainRate, cachedModel };
+window.msnHarness = { scenario, errors, inThreadVsWorker, overhead, pretrainRate, parallelPretrain, cachedModel };
 window.harnessReady = true;
