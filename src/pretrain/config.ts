@@ -3,7 +3,7 @@
  * every checkpoint so a resumed run cannot drift from the original.
  */
 import { DEFAULT_PRETRAIN, OFFICIAL_LOSS, OFFICIAL_SCHEDULE, OFFICIAL_WARMUP_FRACTION, SEGMENT_WARMUP_FRACTION } from '../defaults.js';
-import { MsnConfigError } from '../errors.js';
+import { MsnConfigError, MsnValueError } from '../errors.js';
 import { VitConfig, getPreset, validateConfig } from '../model/config.js';
 import { MsnLossOptions } from '../train/loss.js';
 import { ScheduleConfig } from '../train/schedules.js';
@@ -98,4 +98,11 @@ export function segmentConfig(c: PretrainConfig, step: number, steps: number): P
   const next = { ...c, scheduleStart: step, totalSteps: steps, warmupSteps: Math.ceil(steps * SEGMENT_WARMUP_FRACTION) };
   validatePretrainConfig(next);
   return next;
+}
+
+/** A data-parallel run splits each batch evenly, at least 2 images per worker (BatchNorm needs 2). */
+export function checkBatchSplit(batchSize: number, workers: number): void {
+  if (batchSize % workers !== 0 || batchSize / workers < 2) {
+    throw new MsnValueError(`batchSize ${batchSize} cannot be split over ${workers} workers: it must be a multiple of ${workers} with at least 2 images each (BatchNorm).`);
+  }
 }

@@ -22,7 +22,7 @@ import { MsnConfigError, MsnDisposedError, MsnValueError, MsnWorkerError, errorF
 import type { CoreBackend } from '../runtime/backend.js';
 import { PEER_FAILED, breakGroup, clearStop, createGroupBuffer, requestStop } from '../train/all-reduce.js';
 import { NamedArrays } from '../util/readback.js';
-import { PretrainConfig, PretrainOptions } from './config.js';
+import { PretrainConfig, PretrainOptions, checkBatchSplit, pretrainConfig } from './config.js';
 import type { CheckpointData, FitOptions, FitSummary, ProgressEvent } from './pretrainer.js';
 import type { Replica, ReplicaInit, ReplicaStatus } from './replica.js';
 import { ImageDataset, sharedPixelData } from './source.js';
@@ -96,6 +96,7 @@ export class ParallelPretrainer {
     if (typeof SharedArrayBuffer === 'undefined') {
       throw new MsnConfigError('Data-parallel pretraining needs SharedArrayBuffer: in a browser, serve the page crossOriginIsolated (headers Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp), or train with one worker.');
     }
+    checkBatchSplit(init.kind === 'checkpoint' ? init.checkpoint.config.batchSize : pretrainConfig(init.options).batchSize, n); // before any worker starts
     const members = Array.from({ length: n }, () => host.spawn());
     try {
       const ready = await raceDeaths(members, Promise.all(members.map((m) => m.api.init(init, par.backend ?? 'wasm'))));

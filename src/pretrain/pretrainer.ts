@@ -15,7 +15,7 @@ import { createTrainState, disposeTrainState } from '../train/state.js';
 import { MsnTrainState, StepMetrics, TrainHyper, trainStepAsync } from '../train/step.js';
 import { NamedArrays, NamedTensors, readArrays, readArraysSync } from '../util/readback.js';
 import { Rng } from '../util/rng.js';
-import { PretrainConfig, PretrainOptions, pretrainConfig, segmentConfig, validatePretrainConfig } from './config.js';
+import { PretrainConfig, PretrainOptions, checkBatchSplit, pretrainConfig, segmentConfig, validatePretrainConfig } from './config.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { ImageDataset, ImageLike, datasetFromImages, datasetFromTensor } from './source.js';
 import { disposeBatch, makeViews } from './views.js';
@@ -204,10 +204,7 @@ export class Pretrainer {
    */
   joinGroup(group: ReplicaGroup): void {
     this.assertAlive();
-    const b = this.config.batchSize;
-    if (b % group.size !== 0 || b / group.size < 2) {
-      throw new MsnValueError(`batchSize ${b} cannot be split over ${group.size} workers: it must be a multiple of ${group.size} with at least 2 images each (BatchNorm).`);
-    }
+    checkBatchSplit(this.config.batchSize, group.size);
     this.group = group;
   }
 

@@ -222,7 +222,8 @@ export interface Capabilities {
     randomWeights: boolean;
   };
   /** Pretraining run in this engine, if any. */
-  pretraining?: { step: number; totalSteps: number; batchSize: number };
+  /** The pretraining run, once there is one (`workers`: its data-parallel replicas, 1 in this engine's thread). */
+  pretraining?: { step: number; totalSteps: number; batchSize: number; workers: number };
   heads: string[];
   tfjsVersion: string;
 }

@@ -243,7 +243,7 @@ export class MsnEngine implements MsnApi {
       model: { config: { ...this.embedding.config }, fingerprint: await this.embedding.fingerprint(), preprocess: structuredClone(this.embedding.preprocess), source,
         ...(name && (source === 'url' || source === 'directory') ? { name } : {}),
         ...(source === 'url' && fromCache !== undefined ? { fromCache } : {}), randomWeights: source === 'preset' },
-      ...(p ? { pretraining: { step: p.step, totalSteps: p.config.totalSteps, batchSize: p.config.batchSize } } : {}),
+      ...(p ? { pretraining: { step: p.step, totalSteps: p.config.totalSteps, batchSize: p.config.batchSize, workers: 'workers' in p ? p.workers : 1 } } : {}),
       heads: this.heads.ids(),
       tfjsVersion: tf.version_core,
     };

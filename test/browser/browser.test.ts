@@ -246,6 +246,7 @@ describe.runIf(HAVE_CHROME)('in headless Chromium', () => {
       expect(r.par.error).toBeUndefined();
       expect(r.par.steps).toEqual([1, 2, 3]);
       expect(r.par.totalStep).toBe(3);
+      expect(r.par.pretraining).toEqual({ step: 3, totalSteps: 3, batchSize: 8, workers: 2 });
       expect(r.par.features!.every(Number.isFinite)).toBe(true);
       // BatchNorm statistics per replica (as per GPU): the run differs from one thread's, so the replicas trained it.
       expect(r.par.features).not.toEqual(r.one!.features);

@@ -178,6 +178,7 @@ describe('worker_threads client', () => {
       const s = await par.pretrain(data(), { steps: 2, batchSize: 8, workers: 2, onProgress: (p) => steps.push(p.step) });
       expect(s.totalStep).toBe(2);
       expect(steps).toEqual([1, 2]);
+      expect((await par.capabilities()).pretraining).toEqual({ step: 2, totalSteps: 2, batchSize: 8, workers: 2 });
       const m0 = (await par.memory()).numTensors;
       await par.pretrain(data(), { steps: 1 });
       expect((await par.memory()).numTensors).toBe(m0); // a new mirror replaces the old one, nothing stays behind

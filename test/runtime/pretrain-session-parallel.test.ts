@@ -51,6 +51,15 @@ function expectSameCheckpoint(a: CheckpointData, b: CheckpointData): void {
   }
 }
 
+/** The encoder the engine embeds with has the target weights of `ckpt`. */
+async function expectLentIs(h: ReturnType<typeof host>, ckpt: CheckpointData): Promise<void> {
+  const expected = Pretrainer.fromCheckpoint(ckpt);
+  const a = await h.lent()!.encoder.readWeights();
+  const b = await expected.state.target.readWeights();
+  expected.dispose();
+  for (const [k, v] of Object.entries(b.params)) expect(Array.from(a.params[k].data), k).toEqual(Array.from(v.data));
+}
+
 describe('PretrainSession with workers', () => {
   let reference: ParallelPretrainer | undefined;
   beforeAll(async () => {
@@ -79,16 +88,19 @@ describe('PretrainSession with workers', () => {
     const theirs = await reference.readCheckpoint();
     expectSameCheckpoint(ours, theirs);
     // The engine embeds with the run's target encoder, as of the end of the call.
-    const expected = Pretrainer.fromCheckpoint(theirs);
-    const a = await h.lent()!.encoder.readWeights();
-    const b = await expected.state.target.readWeights();
-    for (const [k, v] of Object.entries(b.params)) expect(Array.from(a.params[k].data), k).toEqual(Array.from(v.data));
-    expected.dispose();
+    await expectLentIs(h, theirs);
     expect(h.base.isDisposed).toBe(true);
     // Continued: one more step on the same replicas; workers (a run option) is refused now.
     expect((await rejection(s.pretrain(ready, { pixels: images(8), shape: shape(8) }, { workers: 2 }))).name).toBe('MsnConfigError');
     expect((await s.pretrain(ready, { pixels: images(8), shape: shape(8) }, { steps: 1 })).totalStep).toBe(3);
     expect(checkpointFromBytes(await s.saveCheckpoint()).step).toBe(3);
+    // Aborted: every replica stops at the same step, and the encoder in use is the run's state there.
+    const aborted = s.pretrain(ready, { pixels: images(8), shape: shape(8) }, { steps: 50 }, (p) => void (p.step >= 5 && s.abort()));
+    expect((await rejection(aborted)).name).toBe('AbortError');
+    const stopped = checkpointFromBytes(await s.saveCheckpoint());
+    expect(stopped.step).toBeGreaterThanOrEqual(5);
+    expect(stopped.step).toBeLessThan(53);
+    await expectLentIs(h, stopped);
     s.dispose();
     expect(tf.memory().numTensors).toBe(start);
   });
@@ -102,7 +114,7 @@ describe('PretrainSession with workers', () => {
       expect(err.name).toBe('MsnValueError');
       expect(err.message).toBe(`workers must be an integer from 1 to 64, got ${workers}.`);
     }
-    // 4 images cannot be split over 3 replicas: the replicas say so, the run is undone, the base model is back.
+    // 4 images cannot be split over 3 replicas: refused before any worker starts; no run, the base model is back.
     const err = await rejection(s.pretrain(ready, { pixels: images(8), shape: shape(8) }, { steps: 1, batchSize: 4, workers: 3 }));
     expect(err.name).toBe('MsnValueError');
     expect(err.message).toMatch(/batchSize 4 cannot be split over 3 workers/);
