@@ -29,9 +29,7 @@ import type { PretrainOptions } from '../src/pretrain/config.js';
 import { CheckpointData } from '../src/pretrain/pretrainer.js';
 import { checkpointToBytes } from '../src/pretrain/checkpoint.js';
 import { writeFileAtomic } from '../src/io/atomic-file.js';
-import { VisionTransformer } from '../src/model/vit.js';
-import { embedImages } from '../src/embed/embed.js';
-import { evaluateFewShot, shotIndexUnion } from '../src/eval/fewshot.js';
+import { targetEncoder, validationSplit } from './val-split.js';
 
 const argv = process.argv.slice(2);
 const arg = (n: string, d: string) => (argv.includes(`--${n}`) ? argv[argv.indexOf(`--${n}`) + 1] : d);
@@ -58,31 +56,13 @@ const mnist = readIdxFolder(join(dirname(createRequire(import.meta.url).resolve(
 const px = 28 * 28;
 const train = mnist.train;
 const pretrainSet = datasetFromPixels(train.images.subarray(0, 50_000 * px), 50_000, 28, 28, 1);
-const poolSet = datasetFromPixels(train.images.subarray(50_000 * px, 55_000 * px), 5_000, 28, 28, 1);
-const scoreSet = datasetFromPixels(train.images.subarray(55_000 * px, 60_000 * px), 5_000, 28, 28, 1);
-const poolLabels = train.labels.subarray(50_000, 55_000);
-const scoreLabels = train.labels.subarray(55_000, 60_000);
-const used = shotIndexUnion(poolLabels, [5], seeds);
-const rowOf = new Map<number, number>();
-used.forEach((i, r) => rowOf.set(i, r));
+const score = validationSplit(mnist, [5], seeds);
 
 /** 5-shot linear accuracy of a checkpoint's target encoder (the encoder MSN evaluates). */
 async function fiveShot(ckpt: CheckpointData): Promise<number> {
-  const pick = (prefix: string) => {
-    const out: Record<string, { shape: number[]; data: Float32Array }> = {};
-    for (const [k, v] of Object.entries(ckpt.tensors)) if (k.startsWith(prefix)) out[k.slice(prefix.length)] = v;
-    return out;
-  };
-  const vit = VisionTransformer.create(ckpt.config.model, { params: pick('target/'), buffers: pick('target_buffers/') });
+  const { vit, norm } = targetEncoder(ckpt);
   try {
-    const norm = { mean: ckpt.config.views.mean, std: ckpt.config.views.std };
-    const trainF = await embedImages(vit, poolSet, norm, used);
-    const testF = await embedImages(vit, scoreSet, norm);
-    const [r] = evaluateFewShot(
-      { features: trainF, labels: poolLabels, rowOf: (i) => rowOf.get(i)! }, { features: testF, labels: scoreLabels },
-      ckpt.config.model.embedDim, { shots: [5], seeds, heads: ['linear'], fingerprint: 'tta' },
-    );
-    return r.mean;
+    return (await score(vit, norm))[0].mean;
   } finally {
     vit.dispose();
   }
