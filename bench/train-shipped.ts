@@ -17,7 +17,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { readIdxFolder } from '../src/data/idx-node.js';
 import { useBackend } from '../src/runtime/backend.js';
 import { Pretrainer } from '../src/pretrain/pretrainer.js';
-import { ParallelPretrainer } from '../src/pretrain/parallel-node.js';
+import { ParallelPretrainer } from '../src/pretrain/parallel.js';
 import { availableParallelism } from 'node:os';
 import { datasetFromPixels } from '../src/pretrain/source.js';
 import { loadCheckpointFile, saveCheckpointFile } from '../src/pretrain/checkpoint-node.js';

@@ -23,7 +23,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../src/runtime/backend.js';
 import { readIdxFolder } from '../src/data/idx-node.js';
 import { datasetFromPixels } from '../src/pretrain/source.js';
-import { ParallelPretrainer } from '../src/pretrain/parallel-node.js';
+import { ParallelPretrainer } from '../src/pretrain/parallel.js';
 import { recipeNames, recipeOptions } from '../src/pretrain/recipes.js';
 import type { PretrainOptions } from '../src/pretrain/config.js';
 import { CheckpointData } from '../src/pretrain/pretrainer.js';

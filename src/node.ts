@@ -17,5 +17,5 @@ export {
   exportTorchCheckpoint, torchExportFromPretrain, torchExportFromModel, torchExportFromImported, torchArchiveName, officialStateDict,
 } from './interop/export-torch.js';
 export type { TorchExportSource, TorchExportTraining, TorchExportOptions, PretrainExportOptions } from './interop/export-torch.js';
-export { ParallelPretrainer, createParallelPretrainer } from './pretrain/parallel-node.js';
-export type { ParallelOptions } from './pretrain/parallel-node.js';
+export { ParallelPretrainer, createParallelPretrainer } from './pretrain/parallel.js';
+export type { ParallelOptions } from './pretrain/parallel.js';

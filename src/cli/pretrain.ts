@@ -19,7 +19,7 @@ import { DEFAULT_PRETRAIN, DEFAULT_SEED, RECIPE_PLAN, prototypeSeed } from '../d
 import { MsnConfigError } from '../errors.js';
 import { useBackend } from '../runtime/backend.js';
 import { type CheckpointData, Pretrainer } from '../pretrain/pretrainer.js';
-import { ParallelPretrainer } from '../pretrain/parallel-node.js';
+import { ParallelPretrainer } from '../pretrain/parallel.js';
 import { loadCheckpointFile, saveCheckpointFile } from '../pretrain/checkpoint-node.js';
 import { PretrainOptions } from '../pretrain/config.js';
 import { isRecipeName, mergePretrainOptions, recipeNames, recipeOptions } from '../pretrain/recipes.js';

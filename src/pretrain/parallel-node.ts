@@ -11,11 +11,7 @@ import { Worker } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { MsnWorkerError } from '../errors.js';
-import type { ReplicaHost, ReplicaMember } from './parallel.js';
-import type { Replica } from './replica.js';
-
-export { ParallelPretrainer, createParallelPretrainer } from './parallel.js';
-export type { ParallelOptions, ReplicaHost, ReplicaMember } from './parallel.js';
+import type { Replica, ReplicaHost, ReplicaMember } from './replica.js';
 
 /** A replica in a worker thread. */
 export interface NodeReplica extends ReplicaMember {

@@ -6,8 +6,7 @@
  * replicas too. The page must be crossOriginIsolated (SharedArrayBuffer).
  */
 import * as Comlink from 'comlink';
-import type { ReplicaHost, ReplicaMember } from './parallel.js';
-import type { Replica } from './replica.js';
+import type { Replica, ReplicaHost, ReplicaMember } from './replica.js';
 
 /** The query parameter that makes the worker bundle a replica instead of an engine. */
 export const REPLICA_ROLE = 'msn-role';

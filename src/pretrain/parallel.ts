@@ -24,25 +24,8 @@ import { PEER_FAILED, breakGroup, clearStop, createGroupBuffer, requestStop } fr
 import { NamedArrays } from '../util/readback.js';
 import { PretrainConfig, PretrainOptions, checkBatchSplit, pretrainConfig } from './config.js';
 import type { CheckpointData, FitOptions, FitSummary, ProgressEvent } from './pretrainer.js';
-import type { Replica, ReplicaInit, ReplicaStatus } from './replica.js';
+import type { ReplicaHost, ReplicaInit, ReplicaMember, ReplicaStatus } from './replica.js';
 import { ImageDataset, sharedPixelData } from './source.js';
-
-/** One replica as the coordinator sees it, whatever kind of worker runs it. */
-export interface ReplicaMember {
-  readonly api: Comlink.Remote<Replica>;
-  /** Calls `f` when the replica dies (how: e.g. 'exited (code 1)'); returns the unsubscribe. */
-  onDeath(f: (how: string) => void): () => void;
-  terminate(): Promise<unknown>;
-  /** Whether the replica may keep the process alive (Node; a no-op in browsers). */
-  keepAlive(on: boolean): void;
-}
-
-/** Starts replicas: Node's worker threads, a browser's Web Workers. */
-export interface ReplicaHost {
-  spawn(): ReplicaMember;
-  /** Workers when the caller names no number: one per core. */
-  cores(): number;
-}
 
 export interface ParallelOptions {
   /** Workers (default: every core: `os.availableParallelism()`, `navigator.hardwareConcurrency`). */

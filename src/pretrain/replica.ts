@@ -1,9 +1,12 @@
 /**
- * One replica of a data-parallel pretraining run, inside a worker thread
- * (workers/msn.train-worker.ts exposes it with comlink; the coordinator is
- * parallel-node.ts). It holds a whole Pretrainer; the replicas of a run start
- * from the same state, train on their shares of each batch and reduce
- * through shared memory (train/all-reduce.ts), so they stay identical.
+ * One replica of a data-parallel pretraining run, inside a worker: a Node
+ * worker thread (workers/msn.train-worker.ts) or a browser Web Worker
+ * (workers/msn.worker.ts started as a replica) exposes it with comlink; the
+ * coordinator is parallel.ts, and a ReplicaHost (below; parallel-node.ts,
+ * parallel-web.ts) starts the workers. It holds a whole Pretrainer; the
+ * replicas of a run start from the same state, train on their shares of each
+ * batch and reduce through shared memory (train/all-reduce.ts), so they stay
+ * identical.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as Comlink from 'comlink';
@@ -27,6 +30,23 @@ export interface ReplicaStatus {
   iteration: number;
   planEnd: number;
   config: PretrainConfig;
+}
+
+/** One replica as the coordinator sees it, whatever kind of worker runs it. */
+export interface ReplicaMember {
+  readonly api: Comlink.Remote<Replica>;
+  /** Calls `f` when the replica dies (how: e.g. 'exited (code 1)'); returns the unsubscribe. */
+  onDeath(f: (how: string) => void): () => void;
+  terminate(): Promise<unknown>;
+  /** Whether the replica may keep the process alive (Node; a no-op in browsers). */
+  keepAlive(on: boolean): void;
+}
+
+/** Starts replicas: Node's worker threads, a browser's Web Workers. */
+export interface ReplicaHost {
+  spawn(): ReplicaMember;
+  /** Workers when the caller names no number: one per core. */
+  cores(): number;
 }
 
 export interface ReplicaFitOptions {

@@ -35,7 +35,7 @@ import { type CheckedPixels, checkPixels } from './pixels.js';
 import { BackendSelection, selectBackend } from './select-backend.js';
 import { asResourceError } from './resources.js';
 import type { WasmFiles } from './backend.js';
-import type { ReplicaHost } from '../pretrain/parallel.js';
+import type { ReplicaHost } from '../pretrain/replica.js';
 import { Embedder } from './embedder.js';
 import { HeadStore } from './head-store.js';
 import { type CheckpointCallback, type ProgressCallback, PretrainSession } from './pretrain-session.js';

@@ -8,7 +8,7 @@
  */
 import { MsnConfigError } from '../errors.js';
 import type { NodeWorkerOptions, Transport } from './client.js';
-import type { ReplicaHost } from '../pretrain/parallel.js';
+import type { ReplicaHost } from '../pretrain/replica.js';
 
 export async function nodeTransport(_url?: string | URL, _options?: NodeWorkerOptions): Promise<Transport> {
   throw new MsnConfigError('This is the browser build of msn-web: worker_threads are not available. In Node, import msn-web without the "browser" condition.');

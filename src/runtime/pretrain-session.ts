@@ -17,7 +17,7 @@ import { MsnConfigError, MsnDisposedError, MsnValueError } from '../errors.js';
 import type { VisionTransformer } from '../model/vit.js';
 import { initPrototypes } from '../model/params.js';
 import type { Pretrainer } from '../pretrain/pretrainer.js';
-import type { ReplicaHost } from '../pretrain/parallel.js';
+import type { ReplicaHost } from '../pretrain/replica.js';
 import type { MirroredParallelRun } from './parallel-run.js';
 import type { CoreBackend } from './backend.js';
 import type { PixelData, PretrainProgress, PretrainRunOptions, PretrainSummary } from './api.js';

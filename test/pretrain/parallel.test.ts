@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../../src/runtime/backend.js';
-import { ParallelPretrainer } from '../../src/pretrain/parallel-node.js';
+import { ParallelPretrainer } from '../../src/pretrain/parallel.js';
 import { CheckpointData, Pretrainer } from '../../src/pretrain/pretrainer.js';
 import { loadCheckpointFile, saveCheckpointFile } from '../../src/pretrain/checkpoint-node.js';
 import { TINY, structuredImages } from './helpers.js';

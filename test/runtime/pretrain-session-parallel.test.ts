@@ -15,7 +15,7 @@ import { prototypeSeed } from '../../src/defaults.js';
 import type { LentEncoder } from '../../src/runtime/embedder.js';
 import { PretrainSession, type SessionHost } from '../../src/runtime/pretrain-session.js';
 import { checkPixels, pretrainPixels } from '../../src/runtime/pixels.js';
-import { ParallelPretrainer } from '../../src/pretrain/parallel-node.js';
+import { ParallelPretrainer } from '../../src/pretrain/parallel.js';
 import { Pretrainer, type CheckpointData } from '../../src/pretrain/pretrainer.js';
 import { checkpointFromBytes } from '../../src/pretrain/checkpoint.js';
 import { datasetFromPixels } from '../../src/pretrain/source.js';
