@@ -77,8 +77,9 @@ export class MirroredParallelRun {
     return this.replicas.readCheckpoint();
   }
 
+  /** Frees the mirror now and stops the replicas (their workers end; nothing to wait for). */
   dispose(): void {
-    void this.replicas.dispose();
+    this.replicas.dispose().catch(() => undefined);
     this.mirror.dispose();
   }
 
