@@ -139,8 +139,8 @@ export const MNIST_MICRO_RECIPE = deepFreeze({
     color: { jitterProb: 0.8, brightness: 0.4, contrast: 0.4, saturation: 0, hue: 0, grayscaleProb: 0.2, blurProb: 0 },
   },
   batchSize: 64,
-  totalSteps: 6000,
-  warmupSteps: 150,
+  totalSteps: 27000,
+  warmupSteps: 675,
   lr: { start: 0.0002, ref: 0.002, final: 0.000001 },
   weightDecay: { start: 0.04, final: 0.4 },
   ema: { start: 0.99, end: 1.0 },
@@ -153,14 +153,14 @@ export const MNIST_MICRO_RECIPE = deepFreeze({
 /**
  * How a recipe plans a run the caller gives no length: `epochs` passes at
  * this batch, at least `minSteps` (the warm-up and cosine need room), warm-up
- * this fraction of the plan (the shipped run's 150 of 6,000).
+ * this fraction of the plan (the shipped run's 675 of 27,000).
  */
 export const RECIPE_PLAN = deepFreeze({
   batchSize: 64,
   minSteps: 300,
   warmupFraction: 0.025,
-  /** The shipped plan: 6,000 steps of 64 over MNIST's 60,000 training images. */
-  microEpochs: 6.4,
+  /** The shipped plan: 27,000 steps of 64 over MNIST's 60,000 training images. */
+  microEpochs: 28.8,
   /** The official ViT-S/16 run (SPEC: 300 epochs for ViT-S/16). */
   officialEpochs: 300,
 });

@@ -56,7 +56,7 @@ export function smallImageSide(data: RecipeData): { imgSize: number; patchSize: 
 /**
  * Batch and schedule of a run: the caller's plan, else `epochs` passes at
  * batch 64 (at least 300 steps: the warm-up and cosine need room); warm-up
- * 2.5 % of the plan, as the shipped run had it (150 of 6,000).
+ * 2.5 % of the plan, as the shipped run had it (675 of 27,000).
  */
 function schedule(data: RecipeData, plan: RecipePlan, epochs: number) {
   const batchSize = plan.batchSize ?? RECIPE_PLAN.batchSize;

@@ -16,7 +16,7 @@ const root = join(import.meta.dirname, '..', '..');
 const MNIST = { height: 28, width: 28, channels: 1, count: 60_000 };
 
 describe('recipes', () => {
-  it("mnist-micro is the shipped model's recipe.json, and on MNIST's 60,000 images plans its 6,000 steps and 150 warm-up steps", () => {
+  it("mnist-micro is the shipped model's recipe.json, and on MNIST's 60,000 images plans its 27,000 steps and 675 warm-up steps", () => {
     const shipped = JSON.parse(readFileSync(join(root, 'models/msn-mnist-micro/recipe.json'), 'utf8'));
     expect(mnistMicro()).toEqual(shipped);
     expect(recipeOptions('mnist-micro', MNIST)).toEqual(shipped);
@@ -26,9 +26,11 @@ describe('recipes', () => {
 
   it('plans from the data and the caller: epochs x count / batch (at least 300), warm-up 2.5 % of the plan', () => {
     const small = { height: 28, width: 28, channels: 1, count: 1000 };
-    // 6.4 epochs of 1,000 at 64 = 100 steps: raised to the 300-step floor
-    expect(recipeOptions('mnist-micro', small)).toMatchObject({ batchSize: 64, totalSteps: 300, warmupSteps: 8 });
-    expect(recipeOptions('small-images', { ...small, count: 20_000 }, { batchSize: 32 })).toMatchObject({ batchSize: 32, totalSteps: 4000, warmupSteps: 100 });
+    // 28.8 epochs of 1,000 at 64 = 450 steps, 11 of them warm-up
+    expect(recipeOptions('mnist-micro', small)).toMatchObject({ batchSize: 64, totalSteps: 450, warmupSteps: 11 });
+    // of 500: 225 steps, raised to the 300-step floor
+    expect(recipeOptions('mnist-micro', { ...small, count: 500 })).toMatchObject({ batchSize: 64, totalSteps: 300, warmupSteps: 8 });
+    expect(recipeOptions('small-images', { ...small, count: 20_000 }, { batchSize: 32 })).toMatchObject({ batchSize: 32, totalSteps: 18_000, warmupSteps: 450 });
     expect(recipeOptions('small-images', small, { totalSteps: 40 })).toMatchObject({ totalSteps: 40, warmupSteps: 1 });
     expect(recipeOptions('official', { height: 256, width: 256, channels: 3, count: 12_800 })).toEqual({ preset: 'vit-s16', batchSize: 64, totalSteps: 60_000 });
   });
