@@ -150,8 +150,9 @@ describe.runIf(existsSync(CHROME))('the demo page in headless Chromium', () => {
     });
     await page.screenshot({ path: join(ARTIFACTS, 'wasm-2-live.png'), fullPage: true, clip: { ...teach, height: Math.min(teach.height, 640) } });
 
-    // Pretraining on the 50 examples: start 6 steps, pause after the first, resume to the end.
-    await page.fill('#pretrain-steps', '6');
+    // Pretraining on the 50 examples: start 60 steps, pause after the first, resume to the end.
+    // (60, not 6: a step of batch 16 takes tens of ms, so a 6-step run could end before the pause arrives.)
+    await page.fill('#pretrain-steps', '60');
     const plotBefore = await page.$eval('#plot', (c) => (c as HTMLCanvasElement).toDataURL());
     await page.click('#pt-start');
     await page.waitForFunction(() => Number((document.getElementById('plot') as HTMLCanvasElement).dataset.points) >= 1, undefined, { timeout: 60_000 });
@@ -159,15 +160,15 @@ describe.runIf(existsSync(CHROME))('the demo page in headless Chromium', () => {
     await page.waitForSelector('body[data-pretrain="paused"][data-busy="false"]', { state: 'attached', timeout: 60_000 });
     const pausedAt = Number(await page.getAttribute('#model-state', 'data-step'));
     expect(pausedAt).toBeGreaterThanOrEqual(1);
-    expect(pausedAt).toBeLessThan(6);
+    expect(pausedAt).toBeLessThan(60);
     expect(await page.isEnabled('#pt-resume')).toBe(true);
     await page.click('#pt-resume');
     await page.waitForSelector('body[data-pretrain="idle"][data-busy="false"]', { state: 'attached', timeout: 90_000 });
-    expect(await page.getAttribute('#model-state', 'data-step')).toBe('6');
-    expect(await page.getAttribute('#plot', 'data-points')).toBe('6');
+    expect(await page.getAttribute('#model-state', 'data-step')).toBe('60');
+    expect(await page.getAttribute('#plot', 'data-points')).toBe('60');
     expect(await page.$eval('#plot', (c) => (c as HTMLCanvasElement).toDataURL())).not.toBe(plotBefore);
     expect(await page.isHidden('#error'), await page.textContent('#error') ?? '').toBe(true);
-    lap('pretrained 6 steps');
+    lap('pretrained 60 steps');
     // The old classifier belongs to the old encoder: classifying waits for a re-fit, which reports before/after.
     expect(await page.isDisabled('#files-classify')).toBe(true);
     await page.click('#fit-run');
@@ -181,9 +182,9 @@ describe.runIf(existsSync(CHROME))('the demo page in headless Chromium', () => {
     // A reload restores the personalised model, its plot and the classifier from IndexedDB.
     await page.reload();
     await page.waitForSelector('body[data-ready="true"][data-busy="false"]', { state: 'attached', timeout: 60_000 });
-    expect(await page.textContent('#status')).toMatch(/Restored your personalised model \(step 6\) and the classifier \(10 labels\)/);
-    expect(await page.getAttribute('#model-state', 'data-step')).toBe('6');
-    expect(await page.getAttribute('#plot', 'data-points')).toBe('6');
+    expect(await page.textContent('#status')).toMatch(/Restored your personalised model \(step 60\) and the classifier \(10 labels\)/);
+    expect(await page.getAttribute('#model-state', 'data-step')).toBe('60');
+    expect(await page.getAttribute('#plot', 'data-points')).toBe('60');
     expect(await page.$$eval('#gallery .group', (g) => g.length)).toBe(10);
     expect(await classifyHeldBack(page)).toBe(afterRefit);
     await shot(page, 'wasm-4-reloaded.png');
@@ -200,7 +201,7 @@ describe.runIf(existsSync(CHROME))('the demo page in headless Chromium', () => {
     expect(await classifyHeldBack(page)).toBe(afterRefit);
     // The personalised model exports too.
     const [ckpt] = await Promise.all([page.waitForEvent('download'), page.click('#ckpt-export')]);
-    expect(ckpt.suggestedFilename()).toMatch(/step-6\.msnckpt$/);
+    expect(ckpt.suggestedFilename()).toMatch(/step-60\.msnckpt$/);
     lap('exported and imported');
 
     // Cancel mid-run: back to the model, plot and classifier from before Start.
@@ -210,8 +211,8 @@ describe.runIf(existsSync(CHROME))('the demo page in headless Chromium', () => {
     await page.click('#pt-cancel');
     await page.waitForSelector('body[data-pretrain="idle"][data-busy="false"]', { state: 'attached', timeout: 60_000 });
     expect(await page.textContent('#pt-state')).toContain('Cancelled');
-    expect(await page.getAttribute('#model-state', 'data-step')).toBe('6');
-    expect(await page.getAttribute('#plot', 'data-points')).toBe('6');
+    expect(await page.getAttribute('#model-state', 'data-step')).toBe('60');
+    expect(await page.getAttribute('#plot', 'data-points')).toBe('60');
     expect(await classifyHeldBack(page)).toBe(afterRefit);
     lap('cancelled');
 
