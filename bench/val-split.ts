@@ -11,6 +11,7 @@ import { embedImages } from '../src/embed/embed.js';
 import { evaluateFewShot, shotIndexUnion, type FewShotResult } from '../src/eval/fewshot.js';
 import type { CheckpointData } from '../src/pretrain/pretrainer.js';
 import { datasetFromPixels } from '../src/pretrain/source.js';
+import { arraysUnder } from '../src/util/readback.js';
 import type { readIdxFolder } from '../src/data/idx-node.js';
 
 type Mnist = ReturnType<typeof readIdxFolder>;
@@ -38,11 +39,6 @@ export function validationSplit(mnist: Mnist, shots: number[], seeds: number) {
 
 /** A checkpoint's target encoder (the encoder MSN evaluates) and its preprocessing; dispose the encoder. */
 export function targetEncoder(ckpt: CheckpointData): { vit: VisionTransformer; norm: { mean: number[]; std: number[] } } {
-  const pick = (prefix: string) => {
-    const out: Record<string, { shape: number[]; data: Float32Array }> = {};
-    for (const [k, v] of Object.entries(ckpt.tensors)) if (k.startsWith(prefix)) out[k.slice(prefix.length)] = v;
-    return out;
-  };
-  const vit = VisionTransformer.create(ckpt.config.model, { params: pick('target/'), buffers: pick('target_buffers/') });
+  const vit = VisionTransformer.create(ckpt.config.model, { params: arraysUnder(ckpt.tensors, 'target/'), buffers: arraysUnder(ckpt.tensors, 'target_buffers/') });
   return { vit, norm: { mean: [...ckpt.config.views.mean], std: [...ckpt.config.views.std] } };
 }

@@ -24,7 +24,8 @@ import { REPLICA_ROLE, webReplicaHost } from '../src/pretrain/parallel-web.js';
 import type { ShippedModelName, ShippedModelUrls } from '../src/io/shipped-models.js';
 import type { Replica } from '../src/pretrain/replica.js';
 
-type ReplicaMethod = 'init' | 'join' | 'setData' | 'planSteps' | 'fit' | 'checkpoint' | 'numTensors' | 'dispose';
+/** Every public method of a Replica: the forwarding table below must name each one (a new method is a type error until it does). */
+type ReplicaMethod = keyof Replica;
 
 const WASM_FILES = {
   'tfjs-backend-wasm.wasm': new URL('./tfjs-backend-wasm.wasm', import.meta.url).href,

@@ -23,6 +23,7 @@
 import { MsnShapeError, MsnValueError } from '../errors.js';
 import { VitConfig, validateConfig } from '../model/config.js';
 import { NamedArrays, bufferSpecs, paramSpecs } from '../model/params.js';
+import { arraysUnder } from '../util/readback.js';
 import { toTorchLayout } from './torch-layout.js';
 import type { ModelData } from '../io/model-format.js';
 import type { CheckpointData } from '../pretrain/pretrainer.js';
@@ -110,11 +111,7 @@ export function torchExportFromPretrain(ckpt: CheckpointData, opts: PretrainExpo
     throw new MsnValueError('torchExportFromPretrain: expected checkpoint data { config, step, tensors, ... } (checkpointFromBytes / loadCheckpointFile).');
   }
   const t = ckpt.tensors;
-  const pick = (prefix: string): NamedArrays => {
-    const out: NamedArrays = {};
-    for (const [k, v] of Object.entries(t)) if (k.startsWith(prefix)) out[k.slice(prefix.length)] = v;
-    return out;
-  };
+  const pick = (prefix: string): NamedArrays => arraysUnder(t, prefix);
   const m = pick('adam_m/');
   const v = pick('adam_v/');
   const moments: AdamWState['moments'] = {};

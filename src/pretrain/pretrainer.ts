@@ -13,7 +13,7 @@ import { ReplicaGroup } from '../train/all-reduce.js';
 import { makeSchedules, Schedules } from '../train/schedules.js';
 import { createTrainState, disposeTrainState } from '../train/state.js';
 import { MsnTrainState, StepMetrics, TrainHyper, trainStepAsync } from '../train/step.js';
-import { NamedArrays, NamedTensors, readArrays, readArraysSync } from '../util/readback.js';
+import { NamedArrays, NamedTensors, arraysUnder, readArrays, readArraysSync } from '../util/readback.js';
 import { Rng } from '../util/rng.js';
 import { PretrainConfig, PretrainOptions, checkBatchSplit, pretrainConfig, segmentConfig, validatePretrainConfig } from './config.js';
 import * as tf from '@tensorflow/tfjs-core';
@@ -134,11 +134,7 @@ export class Pretrainer {
       throw new MsnValueError(`The checkpoint's plan starts at step ${ckpt.config.scheduleStart}, after its step ${ckpt.step}; the file is inconsistent.`);
     }
     const t = ckpt.tensors;
-    const pick = (prefix: string) => {
-      const out: Record<string, { shape: number[]; data: Float32Array }> = {};
-      for (const [k, v] of Object.entries(t)) if (k.startsWith(prefix)) out[k.slice(prefix.length)] = v;
-      return out;
-    };
+    const pick = (prefix: string) => arraysUnder(t, prefix);
     const protos = t['prototypes'];
     if (!protos) throw new MsnShapeError('The checkpoint has no prototypes tensor.');
     const state = createTrainState(ckpt.config.model, {

@@ -11,6 +11,13 @@ import * as tf from '@tensorflow/tfjs-core';
 export type NamedTensors = Record<string, tf.Tensor>;
 export type NamedArrays = Record<string, { shape: number[]; data: Float32Array }>;
 
+/** The arrays whose names start with `prefix`, under the rest of their names ('target/blocks.0.w' -> 'blocks.0.w'; views, not copies). */
+export function arraysUnder(arrays: NamedArrays, prefix: string): NamedArrays {
+  const out: NamedArrays = {};
+  for (const [k, v] of Object.entries(arrays)) if (k.startsWith(prefix)) out[k.slice(prefix.length)] = v;
+  return out;
+}
+
 export function readArraysSync(tensors: NamedTensors): NamedArrays {
   const out: NamedArrays = {};
   for (const [k, t] of Object.entries(tensors)) out[k] = { shape: t.shape.slice(), data: t.dataSync() as Float32Array };
