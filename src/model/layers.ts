@@ -3,7 +3,7 @@
  * and gradients on the cpu, wasm and webgpu backends of TF.js 4.22.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { ATTENTION, ATTENTION_GRAD, COLUMN_SUM, GELU, GELU_GRAD, LAYER_NORM, LAYER_NORM_GRAD, fusedKernelsActive } from '../kernels/wasm/kernels.js';
+import { ATTENTION, ATTENTION_GRAD, COLUMN_SUM, GELU, GELU_GRAD, LAYER_NORM, LAYER_NORM_GRAD, WEIGHT_GRAD, fusedKernelsActive } from '../kernels/wasm/kernels.js';
 import { BATCH_NORM_EPS, BATCH_NORM_MOMENTUM } from './config.js';
 
 /**
@@ -11,8 +11,10 @@ import { BATCH_NORM_EPS, BATCH_NORM_MOMENTUM } from './config.js';
  * the product kernel), with a backward pass of plain products: TF.js's own
  * matMul gradient multiplies with transpose flags, which tfjs-wasm runs in a
  * scalar loop about 10x slower than its XNNPACK path for plain 2-D products,
- * so the operands are transposed explicitly first. The bias gradient is one
- * column sum on wasm (tfjs's Sum over axis 0 transposes dy first).
+ * so w is transposed explicitly first. On wasm the weight gradient x^T dy is
+ * one kernel (no transposed copy of x: tfjs's Transpose of [2560, 256] takes
+ * as long as the product) and the bias gradient one column sum (tfjs's Sum
+ * over axis 0 transposes dy first); both give the bits of the composed ops.
  */
 const linearGrad = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
   const [x, w, b, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
@@ -21,8 +23,11 @@ const linearGrad = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     value: tf.fused.matMul({ a: x, b: w, bias: b }) as tf.Tensor2D,
     gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
       const [sx, sw] = saved as tf.Tensor2D[];
-      const db = dy.dtype === 'float32' && fusedKernelsActive() ? (tf.engine().runKernel(COLUMN_SUM, { x: dy }) as tf.Tensor) : tf.sum(dy, 0);
-      return [tf.matMul(dy, tf.transpose(sw)), tf.matMul(tf.transpose(sx), dy), db];
+      if (dy.dtype === 'float32' && fusedKernelsActive()) {
+        const dw = tf.engine().runKernel(WEIGHT_GRAD, { x: sx, dy }) as tf.Tensor;
+        return [tf.matMul(dy, tf.transpose(sw)), dw, tf.engine().runKernel(COLUMN_SUM, { x: dy }) as tf.Tensor];
+      }
+      return [tf.matMul(dy, tf.transpose(sw)), tf.matMul(tf.transpose(sx), dy), tf.sum(dy, 0)];
     },
   };
 });

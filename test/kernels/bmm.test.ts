@@ -73,11 +73,11 @@ describe('wasm BatchMatMul kernel (bmm.wasm)', () => {
     await installWasmKernels();
   });
 
-  it('is installed by useBackend("wasm") and ships only a memory import and its ten kernel exports', () => {
+  it('is installed by useBackend("wasm") and ships only a memory import and its eleven kernel exports', () => {
     expect(wasmKernelStatus()).toEqual({ active: true, reason: 'kernels.wasm' });
     const mod = new WebAssembly.Module(Uint8Array.from(atob(WASM_BASE64), (ch) => ch.charCodeAt(0)));
     expect(WebAssembly.Module.imports(mod)).toEqual([{ module: 'env', name: 'memory', kind: 'memory' }]);
-    expect(WebAssembly.Module.exports(mod).map((e) => e.name)).toEqual(['bmm', 'gelu_fwd', 'gelu_bwd', 'layer_norm_fwd', 'layer_norm_bwd', 'attn_fwd', 'attn_bwd', 'col_sum', 'adamw', 'ema']);
+    expect(WebAssembly.Module.exports(mod).map((e) => e.name)).toEqual(['bmm', 'gelu_fwd', 'gelu_bwd', 'layer_norm_fwd', 'layer_norm_bwd', 'attn_fwd', 'attn_bwd', 'col_sum', 'adamw', 'ema', 'wgrad']);
   });
 
   const sizes = [1, 3, 4, 5, 8, 9, 13, 17];

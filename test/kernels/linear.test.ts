@@ -1,7 +1,8 @@
 /**
  * linear() (src/model/layers.ts): one fused product with its bias forward, and
  * on wasm the bias gradient as one column sum (MsnColumnSum) instead of
- * tfjs's Transpose + Sum. Values and the gradients for x, w and b against
+ * tfjs's Transpose + Sum, and the weight gradient x^T dy as one MsnWeightGrad
+ * instead of a Transpose of x and a product. Values and the gradients for x, w and b against
  * the composed ops (matMul + add, tfjs's own gradients) on wasm and on the
  * cpu backend, for widths that use the 4-wide loop and its scalar tail.
  *
@@ -11,8 +12,10 @@
  * classic bound for a float32 sum of k terms is k * 2^-24 times the sum of
  * their magnitudes; with terms ~1 the bound used is
  * max(2e-6, k * 2^-23) * (1 + |ref|).
- * The column sum adds the rows in the order tfjs's Sum does: on wasm it must
- * equal tfjs's result exactly.
+ * The column sum adds the rows in the order tfjs's Sum does, and the weight
+ * gradient sums over rows in increasing order one product at a time, as
+ * XNNPACK's product of the transposed x does: on wasm both must equal tfjs's
+ * results exactly.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
@@ -54,16 +57,23 @@ describe('linear: fused bias, column-sum bias gradient (wasm)', () => {
     await installWasmKernels();
   });
 
-  const cases = [makeCase(1, 1, 1, 1), makeCase(5, 3, 7, 2), makeCase(64, 96, 288, 3), makeCase(256, 96, 384, 4), makeCase(7, 17, 5, 5)];
+  // rows past one chunk of 128 (and a partial one), widths in 4 x 16 tiles and every tail
+  const cases = [
+    makeCase(1, 1, 1, 1), makeCase(5, 3, 7, 2), makeCase(64, 96, 288, 3), makeCase(256, 96, 384, 4), makeCase(7, 17, 5, 5),
+    makeCase(300, 6, 21, 6), makeCase(2560, 64, 32, 7),
+  ];
   const tol = (k: number) => Math.max(2e-6, k * 2 ** -23);
 
-  it('matches matMul + add with tfjs gradients, on wasm and on cpu; the bias gradient is one MsnColumnSum, no Sum or Add', async () => {
+  it('matches matMul + add with tfjs gradients, on wasm and on cpu; the bias gradient is one MsnColumnSum, the weight gradient one MsnWeightGrad', async () => {
     expect(fusedKernelsActive()).toBe(true);
     const before = tf.memory().numTensors;
     let fused = cases.map((c) => run(c));
     const kernels = (await tf.profile(() => void (fused = cases.map((c) => run(c))))).kernels.map((k) => k.name);
     expect(kernels).toContain('MsnColumnSum');
     expect(kernels).toContain('_FusedMatMul');
+    expect(kernels.filter((k) => k === 'MsnWeightGrad').length).toBe(cases.length);
+    // one Transpose per case (w, for dx); x is not transposed
+    expect(kernels.filter((k) => k === 'Transpose').length).toBe(cases.length);
     // the loss's own tf.sum is one Sum per case; the layer adds none
     expect(kernels.filter((k) => k === 'Sum').length).toBe(cases.length);
     expect(kernels).not.toContain('Add');
@@ -79,6 +89,8 @@ describe('linear: fused bias, column-sum bias gradient (wasm)', () => {
       const tag = `[${c.n}, ${c.din}] -> ${c.dout}`;
       // the column sum is tfjs's Sum, bit for bit
       expect(Array.from(fused[i].db), `db ${tag}`).toEqual(Array.from(tfjsSum[i].db));
+      // the weight gradient is tfjs's Transpose + product, bit for bit
+      expect(Array.from(fused[i].dw), `dw ${tag}`).toEqual(Array.from(tfjsSum[i].dw));
       for (const ref of [composedWasm[i], cpu[i]]) {
         close(fused[i].y, ref.y, tol(c.din), `y ${tag}`);
         close(fused[i].dx, ref.dx, tol(c.dout), `dx ${tag}`);
@@ -88,11 +100,24 @@ describe('linear: fused bias, column-sum bias gradient (wasm)', () => {
     });
   });
 
-  it('keeps a NaN in one row of dy to its column of the bias gradient', () => {
+  it('keeps a NaN in one row of dy to its column of the bias and weight gradients', () => {
     const c = makeCase(4, 3, 6, 9);
     c.dy[2 * 6 + 5] = NaN;
     const out = run(c);
     expect(Number.isNaN(out.db[5])).toBe(true);
     expect(Array.from(out.db.subarray(0, 5)).every(Number.isFinite)).toBe(true);
+    // dw [3, 6]: column 5 is NaN in every row, the other columns finite
+    for (let r = 0; r < 3; r++) {
+      expect(Number.isNaN(out.dw[r * 6 + 5])).toBe(true);
+      expect(Array.from(out.dw.subarray(r * 6, r * 6 + 5)).every(Number.isFinite)).toBe(true);
+    }
+  });
+
+  it('gives a zero weight gradient for zero rows, and refuses mismatched shapes', () => {
+    const dw = tf.engine().runKernel('MsnWeightGrad', { x: tf.zeros([0, 3]), dy: tf.zeros([0, 5]) }) as tf.Tensor;
+    expect(dw.shape).toEqual([3, 5]);
+    expect(Array.from(dw.dataSync())).toEqual(new Array(15).fill(0));
+    dw.dispose();
+    expect(() => tf.engine().runKernel('MsnWeightGrad', { x: tf.zeros([4, 3]), dy: tf.zeros([5, 5]) })).toThrow(/x \[rows, in\] and dy \[rows, out\]/);
   });
 });

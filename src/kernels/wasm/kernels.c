@@ -317,22 +317,19 @@ static inline float dot(const float *a, const float *b, int n) {
   return s;
 }
 
-/* y[p] += w * x[p] for p < n. */
-static inline void axpy(float w, const float *x, float *y, int n) {
-  const v128_t wv = SPLAT(w);
-  int p = 0;
-  for (; p + 4 <= n; p += 4) wasm_v128_store(y + p, wasm_f32x4_add(wasm_v128_load(y + p), wasm_f32x4_mul(wv, wasm_v128_load(x + p))));
-  for (; p < n; p++) y[p] += w * x[p];
-}
-
 /* Softmax of row[0..n) in place, the maximum subtracted first. */
 static void softmax_row(float *row, int n) {
-  float mx = row[0];
-  for (int j = 1; j < n; j++) mx = row[j] > mx || row[j] != row[j] ? row[j] : mx; /* NaN wins, as in tfjs */
+  /* The row maximum; NaN wins, as in tfjs (wasm's max propagates it). Which of
+   * -0 and +0 is taken does not matter: x - max and exp come out the same. */
+  v128_t m4 = SPLAT(row[0]);
+  int j = 0;
+  for (; j + 4 <= n; j += 4) m4 = wasm_f32x4_max(m4, wasm_v128_load(row + j));
+  m4 = wasm_f32x4_max(m4, wasm_i32x4_shuffle(m4, m4, 2, 3, 0, 1));
+  float mx = wasm_f32x4_extract_lane(wasm_f32x4_max(m4, wasm_i32x4_shuffle(m4, m4, 1, 0, 3, 2)), 0);
+  for (; j < n; j++) mx = row[j] > mx || row[j] != row[j] ? row[j] : mx;
   const v128_t mv = SPLAT(mx);
   float sum = 0.0f;
-  int j = 0;
-  for (; j + 4 <= n; j += 4) {
+  for (j = 0; j + 4 <= n; j += 4) {
     v128_t e = exp_nonpositive(wasm_f32x4_sub(wasm_v128_load(row + j), mv));
     wasm_v128_store(row + j, e);
     sum += (wasm_f32x4_extract_lane(e, 0) + wasm_f32x4_extract_lane(e, 1)) +
@@ -371,30 +368,36 @@ static inline v128_t dot4(const float *q, const float *k, int stride, int n) {
 }
 
 /*
- * o[c] = sum over j < t of p[j] * v[j][c] for c < n (v rows `stride` apart),
- * each a running float32 sum from 0 in increasing j, as axpy() into zeros
- * computes it, with the sums held in registers instead of memory.
+ * o[c] = sum over j < t of p[j * ps] * v[j][c] for c < n (v rows `stride` apart),
+ * each a running float32 sum from 0 in increasing j (mul, then add), held in
+ * registers.
  */
-static inline void weighted_rows(const float *p, const float *v, int stride, int t, float *o, int n) {
+static inline __attribute__((always_inline)) void weighted_rows(
+    const float *p, int ps, const float *v, int stride, int t, float *o, int n) {
   int c = 0;
-  for (; c + 8 <= n; c += 8) {
-    v128_t s0 = SPLAT(0.0f), s1 = s0;
+  for (; c + 16 <= n; c += 16) {
+    v128_t s0 = SPLAT(0.0f), s1 = s0, s2 = s0, s3 = s0;
     for (int j = 0; j < t; j++) {
-      const v128_t w = SPLAT(p[j]);
-      s0 = wasm_f32x4_add(s0, wasm_f32x4_mul(w, wasm_v128_load(v + j * stride + c)));
-      s1 = wasm_f32x4_add(s1, wasm_f32x4_mul(w, wasm_v128_load(v + j * stride + c + 4)));
+      const v128_t w = SPLAT(p[j * ps]);
+      const float *vj = v + j * stride + c;
+      s0 = wasm_f32x4_add(s0, wasm_f32x4_mul(w, wasm_v128_load(vj)));
+      s1 = wasm_f32x4_add(s1, wasm_f32x4_mul(w, wasm_v128_load(vj + 4)));
+      s2 = wasm_f32x4_add(s2, wasm_f32x4_mul(w, wasm_v128_load(vj + 8)));
+      s3 = wasm_f32x4_add(s3, wasm_f32x4_mul(w, wasm_v128_load(vj + 12)));
     }
     wasm_v128_store(o + c, s0);
     wasm_v128_store(o + c + 4, s1);
+    wasm_v128_store(o + c + 8, s2);
+    wasm_v128_store(o + c + 12, s3);
   }
   for (; c + 4 <= n; c += 4) {
     v128_t s0 = SPLAT(0.0f);
-    for (int j = 0; j < t; j++) s0 = wasm_f32x4_add(s0, wasm_f32x4_mul(SPLAT(p[j]), wasm_v128_load(v + j * stride + c)));
+    for (int j = 0; j < t; j++) s0 = wasm_f32x4_add(s0, wasm_f32x4_mul(SPLAT(p[j * ps]), wasm_v128_load(v + j * stride + c)));
     wasm_v128_store(o + c, s0);
   }
   for (; c < n; c++) {
     float s = 0.0f;
-    for (int j = 0; j < t; j++) s += p[j] * v[j * stride + c];
+    for (int j = 0; j < t; j++) s += p[j * ps] * v[j * stride + c];
     o[c] = s;
   }
 }
@@ -415,7 +418,7 @@ void attn_fwd(const float *qkv, float *out, float *probs, int batch, int t, int 
           for (; j + 4 <= t; j += 4) wasm_v128_store(pi + j, wasm_f32x4_mul(dot4(qi, k0 + j * row, row, hd), sv));
         for (; j < t; j++) pi[j] = dot(qi, k0 + j * row, hd) * scale;
         softmax_row(pi, t);
-        weighted_rows(pi, v0, row, t, out + (b * t + i) * d + h * hd, hd);
+        weighted_rows(pi, 1, v0, row, t, out + (b * t + i) * d + h * hd, hd);
       }
     }
   }
@@ -425,36 +428,37 @@ void attn_fwd(const float *qkv, float *out, float *probs, int batch, int t, int 
  * With P = probs and dO = dout (layout of out):
  *   dV = P^T dO,   dP = dO V^T,   dS = P * (dP - rowsum(P * dP)) * scale,
  *   dQ = dS K,     dK = dS^T Q
- * written into dqkv (layout of qkv). `scratch` holds T floats (one row of dS).
+ * written into dqkv (layout of qkv). `scratch` holds T * T floats (dS of one head).
+ * Each gradient row is a running sum from 0 over increasing i or j, kept in
+ * registers (weighted_rows): the bits of accumulating one product at a time in memory.
  */
 EXPORT("attn_bwd")
 void attn_bwd(const float *qkv, const float *probs, const float *dout, float *dqkv, float *scratch,
               int batch, int t, int heads, int hd, float scale) {
   const int d = heads * hd, row = 3 * d;
-  for (int i = 0; i < batch * t * row; i++) dqkv[i] = 0.0f;
   for (int b = 0; b < batch; b++) {
     for (int h = 0; h < heads; h++) {
       const int base = b * t * row + h * hd;
       const float *q0 = qkv + base, *k0 = q0 + d, *v0 = q0 + 2 * d;
       float *dq0 = dqkv + base, *dk0 = dq0 + d, *dv0 = dq0 + 2 * d;
       const float *p = probs + (b * heads + h) * t * t;
+      const float *do0 = dout + b * t * d + h * hd;
       for (int i = 0; i < t; i++) {
         const float *pi = p + i * t;
-        const float *doi = dout + (b * t + i) * d + h * hd;
+        const float *doi = do0 + i * d;
+        float *dsi = scratch + i * t;
+        int j = 0;
+        if ((hd & 3) == 0) /* four values at a time, the same sums as dot() */
+          for (; j + 4 <= t; j += 4) wasm_v128_store(dsi + j, dot4(doi, v0 + j * row, row, hd));
+        for (; j < t; j++) dsi[j] = dot(doi, v0 + j * row, hd);
         float rowdot = 0.0f;
-        for (int j = 0; j < t; j++) {
-          const float dp = dot(doi, v0 + j * row, hd);
-          scratch[j] = dp;
-          rowdot += pi[j] * dp;
-        }
-        const float *qi = q0 + i * row;
-        float *dqi = dq0 + i * row;
-        for (int j = 0; j < t; j++) {
-          const float ds = pi[j] * (scratch[j] - rowdot) * scale;
-          axpy(ds, k0 + j * row, dqi, hd);
-          axpy(ds, qi, dk0 + j * row, hd);
-          axpy(pi[j], doi, dv0 + j * row, hd);
-        }
+        for (j = 0; j < t; j++) rowdot += pi[j] * dsi[j];
+        for (j = 0; j < t; j++) dsi[j] = pi[j] * (dsi[j] - rowdot) * scale;
+        weighted_rows(dsi, 1, k0, row, t, dq0 + i * row, hd);
+      }
+      for (int j = 0; j < t; j++) {
+        weighted_rows(scratch + j, t, q0, row, t, dk0 + j * row, hd);
+        weighted_rows(p + j, t, do0, d, t, dv0 + j * row, hd);
       }
     }
   }
@@ -527,4 +531,82 @@ void ema(const float *t, const float *o, float *out, int n, float mom, float one
     wasm_v128_store(out + i, wasm_f32x4_add(wasm_f32x4_mul(wasm_v128_load(t + i), M), wasm_f32x4_mul(wasm_v128_load(o + i), A)));
   }
   for (; i < n; i++) out[i] = t[i] * mom + o[i] * one_minus_mom;
+}
+
+/* ---- Weight gradients: dw = x^T dy ---------------------------------------------------
+ * dw [in, out] = x^T dy for x [rows, in] and dy [rows, out], the weight gradient
+ * of a linear layer, without the transposed copy of x that a plain product needs
+ * (tfjs-wasm's Transpose of x is a strided copy that slows down ~10x when the
+ * row count makes its writes alias in cache, e.g. 2,560 rows; XNNPACK then
+ * streams a [rows, out] operand for an output of only in x out).
+ * Every dw element is the sum over rows in increasing order, one product added at
+ * a time (mul, then add), as a plain product's inner loop. Rows go in chunks of
+ * WG_CHUNK so that a chunk of dy stays in cache while every 4 x 16 tile of dw
+ * (16 registers) takes its turn; a tile starts from 0 in the first chunk and
+ * from its stored partial sum after.
+ */
+#define WG_CHUNK 128
+
+static inline __attribute__((always_inline)) v128_t lane_splat(v128_t v, const int lane) {
+  switch (lane) {
+    case 0: return wasm_i32x4_shuffle(v, v, 0, 0, 0, 0);
+    case 1: return wasm_i32x4_shuffle(v, v, 1, 1, 1, 1);
+    case 2: return wasm_i32x4_shuffle(v, v, 2, 2, 2, 2);
+    default: return wasm_i32x4_shuffle(v, v, 3, 3, 3, 3);
+  }
+}
+
+/* R (1 or 4) rows of dw from column i, V (1 or 4) vectors of 4 columns from column j. */
+static inline __attribute__((always_inline)) void wgrad_tile(
+    const float *x, const float *dy, float *dw, int r0, int r1, int i, int j, int in, int out, int first,
+    const int R, const int V) {
+  v128_t acc[4][4];
+  for (int a = 0; a < R; a++)
+    for (int v = 0; v < V; v++) acc[a][v] = first ? SPLAT(0.0f) : wasm_v128_load(dw + (i + a) * out + j + 4 * v);
+  const float *xp = x + r0 * in + i;
+  const float *dp = dy + r0 * out + j;
+  for (int r = r0; r < r1; r++, xp += in, dp += out) {
+    v128_t d[4];
+    for (int v = 0; v < V; v++) d[v] = wasm_v128_load(dp + 4 * v);
+    v128_t xv = R == 4 ? wasm_v128_load(xp) : SPLAT(xp[0]);
+    for (int a = 0; a < R; a++) {
+      v128_t s = R == 4 ? lane_splat(xv, a) : xv;
+      for (int v = 0; v < V; v++) acc[a][v] = wasm_f32x4_add(acc[a][v], wasm_f32x4_mul(s, d[v]));
+    }
+  }
+  for (int a = 0; a < R; a++)
+    for (int v = 0; v < V; v++) wasm_v128_store(dw + (i + a) * out + j + 4 * v, acc[a][v]);
+}
+
+/* One dw element (the columns past the last multiple of 4). */
+static inline void wgrad_scalar(const float *x, const float *dy, float *dw, int r0, int r1, int i, int j, int in, int out, int first) {
+  float s = first ? 0.0f : dw[i * out + j];
+  for (int r = r0; r < r1; r++) s += x[r * in + i] * dy[r * out + j];
+  dw[i * out + j] = s;
+}
+
+EXPORT("wgrad")
+void wgrad(const float *x, const float *dy, float *dw, int rows, int in, int out) {
+  if (rows == 0) {
+    for (int e = 0; e < in * out; e++) dw[e] = 0.0f;
+    return;
+  }
+  for (int r0 = 0; r0 < rows; r0 += WG_CHUNK) {
+    const int r1 = r0 + WG_CHUNK < rows ? r0 + WG_CHUNK : rows;
+    const int first = r0 == 0;
+    int i = 0;
+    for (; i + 4 <= in; i += 4) {
+      int j = 0;
+      for (; j + 16 <= out; j += 16) wgrad_tile(x, dy, dw, r0, r1, i, j, in, out, first, 4, 4);
+      for (; j + 4 <= out; j += 4) wgrad_tile(x, dy, dw, r0, r1, i, j, in, out, first, 4, 1);
+      for (; j < out; j++)
+        for (int a = 0; a < 4; a++) wgrad_scalar(x, dy, dw, r0, r1, i + a, j, in, out, first);
+    }
+    for (; i < in; i++) {
+      int j = 0;
+      for (; j + 16 <= out; j += 16) wgrad_tile(x, dy, dw, r0, r1, i, j, in, out, first, 1, 4);
+      for (; j + 4 <= out; j += 4) wgrad_tile(x, dy, dw, r0, r1, i, j, in, out, first, 1, 1);
+      for (; j < out; j++) wgrad_scalar(x, dy, dw, r0, r1, i, j, in, out, first);
+    }
+  }
 }

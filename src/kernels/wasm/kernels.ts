@@ -41,6 +41,7 @@ interface KernelExports {
     x: number, g: number, mean: number, rstd: number, dy: number, dx: number, dg: number, db: number, rows: number, d: number,
   ): void;
   col_sum(x: number, out: number, rows: number, cols: number): void;
+  wgrad(x: number, dy: number, dw: number, rows: number, inDim: number, outDim: number): void;
   adamw(
     p: number, m: number, v: number, g: number, pOut: number, mOut: number, vOut: number, n: number,
     clip: number, keep: number, b1: number, oneMinusB1: number, b2: number, oneMinusB2: number, bc2: number, eps: number, stepSize: number,
@@ -62,6 +63,7 @@ export const LAYER_NORM_GRAD = 'MsnLayerNormGrad';
 export const ATTENTION = 'MsnAttention';
 export const ATTENTION_GRAD = 'MsnAttentionGrad';
 export const COLUMN_SUM = 'MsnColumnSum';
+export const WEIGHT_GRAD = 'MsnWeightGrad';
 export const ADAMW = 'MsnAdamW';
 export const EMA = 'MsnEma';
 export const ADD_LAYER_NORM = 'MsnAddLayerNorm';
@@ -231,7 +233,7 @@ function attentionGradKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unk
   }
   const dqkv = backend.makeOutput([b, t, 3 * d], 'float32'); // may grow memory: offsets are read after
   if (b * t * d === 0) return dqkv;
-  const scratch = backend.wasm._malloc(t * 4);
+  const scratch = backend.wasm._malloc(t * t * 4);
   const off = (x: tf.TensorInfo) => offsetOf(backend, x);
   try {
     kernelsFor(backend)!.attn_bwd(off(qkv), off(probs), off(dy), off(dqkv), scratch, b, t, heads, hd, scale);
@@ -250,6 +252,21 @@ function columnSumKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown
   const [rows, cols] = x.shape;
   const out = backend.makeOutput([cols], 'float32');
   if (cols > 0) kernelsFor(backend)!.col_sum(offsetOf(backend, x), offsetOf(backend, out), rows, cols);
+  return out;
+}
+
+/** dw [in, out] = x^T dy for x [rows, in], dy [rows, out]: a linear layer's weight gradient. */
+function weightGradKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo {
+  const { x, dy } = args.inputs as Record<'x' | 'dy', tf.TensorInfo>;
+  const backend = args.backend as WasmBackendLike;
+  checkFloat(WEIGHT_GRAD, x, dy);
+  if (x.shape.length !== 2 || dy.shape.length !== 2 || x.shape[0] !== dy.shape[0]) {
+    throw new Error(`${WEIGHT_GRAD} takes x [rows, in] and dy [rows, out], got [${x.shape}] and [${dy.shape}].`);
+  }
+  const out = backend.makeOutput([x.shape[1], dy.shape[1]], 'float32');
+  if (x.shape[1] > 0 && dy.shape[1] > 0) {
+    kernelsFor(backend)!.wgrad(offsetOf(backend, x), offsetOf(backend, dy), offsetOf(backend, out), x.shape[0], x.shape[1], dy.shape[1]);
+  }
   return out;
 }
 
@@ -425,6 +442,7 @@ export async function installWasmKernels(): Promise<boolean> {
     tf.registerKernel({ kernelName: ATTENTION, backendName: 'wasm', kernelFunc: attentionKernel as unknown as tf.KernelFunc });
     tf.registerKernel({ kernelName: ATTENTION_GRAD, backendName: 'wasm', kernelFunc: attentionGradKernel as unknown as tf.KernelFunc });
     tf.registerKernel({ kernelName: COLUMN_SUM, backendName: 'wasm', kernelFunc: columnSumKernel as tf.KernelFunc });
+    tf.registerKernel({ kernelName: WEIGHT_GRAD, backendName: 'wasm', kernelFunc: weightGradKernel as tf.KernelFunc });
     tf.registerKernel({ kernelName: ADAMW, backendName: 'wasm', kernelFunc: adamwKernel as unknown as tf.KernelFunc });
     tf.registerKernel({ kernelName: EMA, backendName: 'wasm', kernelFunc: emaKernel as unknown as tf.KernelFunc });
     tf.registerKernel({ kernelName: ADD_LAYER_NORM, backendName: 'wasm', kernelFunc: addLayerNormKernel as unknown as tf.KernelFunc });
@@ -445,6 +463,7 @@ export function uninstallWasmKernels(): void {
   tf.unregisterKernel(ATTENTION, 'wasm');
   tf.unregisterKernel(ATTENTION_GRAD, 'wasm');
   tf.unregisterKernel(COLUMN_SUM, 'wasm');
+  tf.unregisterKernel(WEIGHT_GRAD, 'wasm');
   tf.unregisterKernel(ADAMW, 'wasm');
   tf.unregisterKernel(EMA, 'wasm');
   tf.unregisterKernel(ADD_LAYER_NORM, 'wasm');
