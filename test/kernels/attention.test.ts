@@ -113,6 +113,30 @@ describe('fused attention kernels (wasm)', () => {
     expect(out.y.subarray(0, 4 * d).some(Number.isNaN)).toBe(true);
   });
 
+  it('a scratch allocation that fails is an error, not a write at address 0', () => {
+    // The heap cannot be exhausted cheaply here (reliability.test.ts fills it for real): the
+    // backend's malloc is made to answer 0, as Emscripten's does when the heap cannot grow.
+    const c = makeCase(1, 3, 1, 4, 10);
+    const qkv = tf.tensor3d(c.qkv, [1, 3, 12]);
+    const [y, probs] = tf.engine().runKernel('MsnAttention', { qkv }, { heads: 1, scale: 0.5 }) as tf.Tensor[];
+    const dy = tf.onesLike(y);
+    const wasm = (tf.backend() as unknown as { wasm: { _malloc(n: number): number } }).wasm;
+    const malloc = wasm._malloc;
+    const before = tf.memory().numTensors;
+    const dataIds = tf.engine().backend.numDataIds(); // the backend's buffers, registered as tensors or not
+    wasm._malloc = (n: number) => (n === 3 * 3 * 4 ? 0 : malloc.call(wasm, n));
+    try {
+      expect(() => tf.engine().runKernel('MsnAttentionGrad', { qkv, probs, dy }, { heads: 1, scale: 0.5 })).toThrow(RangeError);
+      expect(() => tf.engine().runKernel('MsnAttentionGrad', { qkv, probs, dy }, { heads: 1, scale: 0.5 })).toThrow(/Failed to allocate 36 bytes/);
+    } finally {
+      wasm._malloc = malloc;
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    expect(tf.engine().backend.numDataIds()).toBe(dataIds); // no output buffer left behind
+    expect(Array.from(qkv.dataSync())).toEqual(Array.from(c.qkv)); // the inputs are untouched
+    tf.dispose([qkv, y, probs, dy]);
+  });
+
   it('refuses shapes that do not split into heads', () => {
     const qkv = tf.zeros([2, 3, 10]);
     expect(() => tf.engine().runKernel('MsnAttention', { qkv }, { heads: 3, scale: 1 })).toThrow(/qkv \[B, T, 3D\] with D a multiple of heads \(3\)/);

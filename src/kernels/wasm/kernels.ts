@@ -126,6 +126,17 @@ function kernelsFor(backend: WasmBackendLike): KernelExports | undefined {
 const offsetOf = (backend: WasmBackendLike, t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset;
 const sizeOf = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
+/**
+ * `bytes` of scratch from tfjs's heap. Emscripten's malloc answers 0 when the
+ * heap cannot grow: writing there would overwrite tfjs's own data, so that is
+ * an error (runtime/resources.ts turns it into MsnResourceError).
+ */
+function scratchOf(backend: WasmBackendLike, kernel: string, bytes: number): number {
+  const p = backend.wasm._malloc(Math.max(bytes, 16));
+  if (!p) throw new RangeError(`${kernel}: Failed to allocate ${bytes} bytes of wasm memory for its scratch.`);
+  return p;
+}
+
 function checkFloat(kernel: string, ...ts: tf.TensorInfo[]): void {
   for (const t of ts) if (t.dtype !== 'float32') throw new Error(`${kernel} takes float32 tensors, got ${t.dtype}.`);
 }
@@ -231,16 +242,16 @@ function attentionGradKernel(args: { inputs: tf.NamedTensorInfoMap; backend: unk
   if (dy.shape.join() !== `${b},${t},${d}` || probs.shape.join() !== `${b},${heads},${t},${t}`) {
     throw new Error(`${ATTENTION_GRAD}: dy [${dy.shape}] or probs [${probs.shape}] do not match qkv [${qkv.shape}] with ${heads} heads.`);
   }
-  const dqkv = backend.makeOutput([b, t, 3 * d], 'float32'); // may grow memory: offsets are read after
-  if (b * t * d === 0) return dqkv;
-  const scratch = backend.wasm._malloc(t * t * 4);
+  if (b * t * d === 0) return backend.makeOutput([b, t, 3 * d], 'float32');
+  const scratch = scratchOf(backend, ATTENTION_GRAD, t * t * 4); // first: a failure leaves no output behind
   const off = (x: tf.TensorInfo) => offsetOf(backend, x);
   try {
+    const dqkv = backend.makeOutput([b, t, 3 * d], 'float32'); // may grow memory: offsets are read after
     kernelsFor(backend)!.attn_bwd(off(qkv), off(probs), off(dy), off(dqkv), scratch, b, t, heads, hd, scale);
+    return dqkv;
   } finally {
     backend.wasm._free(scratch);
   }
-  return dqkv;
 }
 
 /** out [cols] = the sums of x [rows, cols] over its rows. */
@@ -386,17 +397,17 @@ function batchMatMul(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; at
   }
   const outer = (batchA >= batchB ? a : b).shape.slice(0, -2);
   const batch = Math.max(batchA, batchB);
-  const out = backend.makeOutput([...outer, m, n], 'float32'); // may grow memory: offsets are read after
-  if (batch * m * n === 0) return out;
+  if (batch * m * n === 0) return backend.makeOutput([...outer, m, n], 'float32');
   const off = (t: tf.TensorInfo) => offsetOf(backend, t);
-  const scratch = transposeB ? backend.wasm._malloc(k * n * 4) : 0;
+  const scratch = transposeB ? scratchOf(backend, KERNEL, k * n * 4) : 0; // first: a failure leaves no output behind
   try {
+    const out = backend.makeOutput([...outer, m, n], 'float32'); // may grow memory: offsets are read after
     fn.bmm(off(a), off(b), off(out), scratch, batch, m, k, n, transposeA ? 1 : 0, transposeB ? 1 : 0,
       batchA === 1 ? 0 : m * k, batchB === 1 ? 0 : k * n);
+    return out;
   } finally {
     if (scratch) backend.wasm._free(scratch);
   }
-  return out;
 }
 
 /**
