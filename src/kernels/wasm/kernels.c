@@ -5,6 +5,7 @@
  *   layer_norm_fwd / layer_norm_bwd   LayerNorm over rows, one pass each way
  *   attn_fwd / attn_bwd   multi-head attention straight from the qkv projection
  *   col_sum    column sums of a matrix (the bias gradient of a linear layer)
+ *   wgrad      x^T dy (the weight gradient of a linear layer)
  *   adamw, ema  the optimizer update and the target encoder's moving average
  *
  * The rules below hold for every function in this file.

@@ -7,9 +7,9 @@
  *   products (XNNPACK, faster) and anything unusual (int dtypes, multi-axis
  *   broadcasting) to tfjs's own kernel;
  * - adds the kernels MsnGelu, MsnGeluGrad, MsnLayerNorm, MsnLayerNormGrad,
- *   MsnAttention, MsnAttentionGrad and MsnColumnSum (layers.ts's gelu,
- *   layerNorm, attention and linear use them on the wasm backend while they
- *   are installed), MsnAdamW and MsnEma (the optimizer and the EMA),
+ *   MsnAttention, MsnAttentionGrad, MsnColumnSum and MsnWeightGrad (layers.ts's
+ *   gelu, layerNorm, attention and linear use them on the wasm backend while
+ *   they are installed), MsnAdamW and MsnEma (the optimizer and the EMA),
  *   MsnAddLayerNorm and MsnTokens (vit.ts's inference path: the residual add
  *   with the next LayerNorm, and the CLS and position adds; from infer.c, a
  *   second module beside kernels.c), and allFiniteWasm (validate.ts);
