@@ -23,11 +23,12 @@ const linearGrad = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     value: tf.fused.matMul({ a: x, b: w, bias: b }) as tf.Tensor2D,
     gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
       const [sx, sw] = saved as tf.Tensor2D[];
+      const dx = tf.matMul(dy, tf.transpose(sw));
       if (dy.dtype === 'float32' && fusedKernelsActive()) {
-        const dw = tf.engine().runKernel(WEIGHT_GRAD, { x: sx, dy }) as tf.Tensor;
-        return [tf.matMul(dy, tf.transpose(sw)), dw, tf.engine().runKernel(COLUMN_SUM, { x: dy }) as tf.Tensor];
+        const run = (kernel: string, inputs: tf.NamedTensorMap) => tf.engine().runKernel(kernel, inputs) as tf.Tensor;
+        return [dx, run(WEIGHT_GRAD, { x: sx, dy }), run(COLUMN_SUM, { x: dy })];
       }
-      return [tf.matMul(dy, tf.transpose(sw)), tf.matMul(tf.transpose(sx), dy), tf.sum(dy, 0)];
+      return [dx, tf.matMul(tf.transpose(sx), dy), tf.sum(dy, 0)];
     },
   };
 });
