@@ -114,10 +114,13 @@ describe('linear: fused bias, column-sum bias gradient (wasm)', () => {
   });
 
   it('gives a zero weight gradient for zero rows, and refuses mismatched shapes', () => {
-    const dw = tf.engine().runKernel('MsnWeightGrad', { x: tf.zeros([0, 3]), dy: tf.zeros([0, 5]) }) as tf.Tensor;
-    expect(dw.shape).toEqual([3, 5]);
-    expect(Array.from(dw.dataSync())).toEqual(new Array(15).fill(0));
-    dw.dispose();
-    expect(() => tf.engine().runKernel('MsnWeightGrad', { x: tf.zeros([4, 3]), dy: tf.zeros([5, 5]) })).toThrow(/x \[rows, in\] and dy \[rows, out\]/);
+    const before = tf.memory().numTensors;
+    tf.tidy(() => {
+      const dw = tf.engine().runKernel('MsnWeightGrad', { x: tf.zeros([0, 3]), dy: tf.zeros([0, 5]) }) as tf.Tensor;
+      expect(dw.shape).toEqual([3, 5]);
+      expect(Array.from(dw.dataSync())).toEqual(new Array(15).fill(0));
+      expect(() => tf.engine().runKernel('MsnWeightGrad', { x: tf.zeros([4, 3]), dy: tf.zeros([5, 5]) })).toThrow(/x \[rows, in\] and dy \[rows, out\]/);
+    });
+    expect(tf.memory().numTensors).toBe(before);
   });
 });

@@ -147,7 +147,8 @@ describe('repeated pretrain() calls on the shipped model', () => {
     }
     const test = Array.from({ length: 1000 }, (_, i) => 20_000 + i);
     const before = await fewShot(engine, px, labels, shots, test);
-    expect(before).toBeGreaterThan(0.85); // the shipped model's 5-shot level (model card: 97.2% on the test split)
+    // the shipped model's 5-shot level here (96.8 %; model card: 97.2 % on the test split)
+    expect(before).toBeGreaterThan(0.94);
 
     const lrs: number[][] = [];
     let total = 0;
